@@ -1,0 +1,66 @@
+import json
+
+import mlx.core as mx
+import pytest
+
+import unimem as um
+
+
+def _pair(a, b, s1, s2):
+    c = mx.add(a, b, stream=s1)
+    return mx.add(a, c, stream=s2) * 2
+
+
+def test_trace_layout(tmp_path):
+    a = mx.ones((32, 32))
+    p = um.profile(_pair, a, a, s1="cpu:1", s2="cpu:2", repeat=2)
+    path = tmp_path / "t.json"
+    trace = p.to_chrome_trace(str(path))
+    assert json.loads(path.read_text()) == json.loads(json.dumps(trace))
+    events = trace["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert len(slices) == len(p.ops) == 3
+    assert {e["pid"] for e in slices} == {1}  # pid = device (CPU)
+    assert {e["tid"] for e in slices} == {lane.stream_index for lane in p.lanes}  # tid = stream
+    assert all(e["args"]["start"] == "derived" and e["args"]["end"] == "measured"
+               for e in slices)
+    # every flow start has its finish, each bound inside its slice
+    starts = {e["id"]: e for e in events if e["ph"] == "s"}
+    finishes = {e["id"]: e for e in events if e["ph"] == "f"}
+    assert starts.keys() == finishes.keys() and len(starts) == len(p.flows) == 2
+    for fid, s in starts.items():
+        f = finishes[fid]
+        assert f["bp"] == "e"
+        for ev in (s, f):
+            enclosing = [x for x in slices if x["tid"] == ev["tid"]
+                         and x["ts"] <= ev["ts"] <= x["ts"] + x["dur"]]
+            assert enclosing, "flow endpoint not inside a slice"
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert {lane.label for lane in p.lanes} == names
+    counters = [e for e in events if e["ph"] == "C"]
+    assert counters and set(counters[0]["args"]) == {"active", "cache", "peak"}
+
+
+def test_round_trip_is_lossless(tmp_path, fun, ab):
+    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=2)
+    path = tmp_path / "fun.json"
+    p.to_chrome_trace(str(path))
+    q = um.Recording.load(str(path))
+    assert repr(q) == repr(p)
+    assert [(o.id, o.lane, o.name, o.inputs, o.shapes) for o in q.ops] == [
+        (o.id, o.lane, o.name, o.inputs, o.shapes) for o in p.ops]
+    for a, b in zip(p.ops, q.ops):
+        assert abs(a.start - b.start) < 1e-6 and abs(a.end - b.end) < 1e-6
+    assert q.flows == p.flows and len(q.memory) == len(p.memory)
+    assert repr(q.graph) == repr(p.graph)
+
+
+def test_foreign_trace_loads():
+    trace = {"traceEvents": [
+        {"ph": "M", "name": "thread_name", "pid": 7, "tid": 3, "args": {"name": "worker"}},
+        {"ph": "X", "name": "a", "pid": 7, "tid": 3, "ts": 10, "dur": 5},
+        {"ph": "X", "name": "b", "pid": 7, "tid": 4, "ts": 12, "dur": 1},
+    ]}
+    r = um.Recording.load(trace)
+    assert [lane.name for lane in r.lanes] == ["worker", "7/4"]
+    assert r.ops[0].end - r.ops[0].start == pytest.approx(5e-6)

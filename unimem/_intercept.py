@@ -1,0 +1,195 @@
+"""See every MLX op call a Python program makes, with the stream it lands on.
+
+MLX has no op callback, so for the length of a ``with`` block this patches the
+Python entry points that create work: every function of ``mlx.core`` and its
+``random``, ``linalg``, ``fft`` and ``fast`` modules that takes ``stream=``,
+the ``mx.array`` methods that do, and the array operators (``*``, ``@``, ``[]``)
+which always use the default stream. Each call reports its stream (resolved
+exactly as MLX resolves ``stream=``), its input and output arrays, after the
+original has built the lazy result. Only the thread that opened the block is
+observed; calls from other threads, and calls made inside a reported call, pass
+straight through.
+
+What this cannot see: work made inside C++ (the backward pass of ``mx.grad``,
+the body of an ``mx.compile``d function) and functions bound before the block
+(``from mlx.core import exp``). Their arrays reach the timeline as untracked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import mlx.core as mx
+
+from ._streams import StreamId, stream_id
+
+_OPERATORS = {
+    "add": "add (+)", "sub": "subtract (-)", "mul": "multiply (*)", "truediv": "divide (/)",
+    "div": "divide (/)", "floordiv": "floor_divide (//)", "mod": "remainder (%)",
+    "pow": "power (**)", "matmul": "matmul (@)", "neg": "negative (-x)", "pos": "(+x)",
+    "abs": "abs", "invert": "bitwise_invert (~)", "and": "bitwise_and (&)",
+    "or": "bitwise_or (|)", "xor": "bitwise_xor (^)", "lshift": "left_shift (<<)",
+    "rshift": "right_shift (>>)", "eq": "equal (==)", "ne": "not_equal (!=)",
+    "lt": "less (<)", "le": "less_equal (<=)", "gt": "greater (>)", "ge": "greater_equal (>=)",
+    "getitem": "index ([])", "setitem": "index update ([]=)",
+}
+_SKIP_METHODS = {"__dlpack__", "__copy__", "__deepcopy__"}
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """One observed call: what it was, where it runs, what it read and made."""
+
+    name: str
+    stream: StreamId
+    inputs: tuple[mx.array, ...]
+    outputs: tuple[mx.array, ...]
+
+
+Hook = Callable[[OpCall], None]
+
+
+def _operator_name(dunder: str) -> str | None:
+    core = dunder.strip("_")
+    for prefix in ("", "r", "i"):
+        if core.startswith(prefix) and core[len(prefix):] in _OPERATORS:
+            return _OPERATORS[core[len(prefix):]]
+    return None
+
+
+def _takes_stream(fn: Any) -> bool:
+    first = (getattr(fn, "__doc__", None) or "").split("\n", 1)[0]
+    return "stream: StreamOrDevice" in first
+
+
+def _targets() -> list[tuple[Any, str, str]]:
+    """(owner, attribute, display name) for everything that creates MLX work."""
+    out: list[tuple[Any, str, str]] = []
+    modules: list[tuple[ModuleType, str]] = [
+        (mx, ""), (mx.random, "random."), (mx.linalg, "linalg."), (mx.fft, "fft."),
+        (mx.fast, "fast."),
+    ]
+    for module, prefix in modules:
+        for name in dir(module):
+            fn = getattr(module, name)
+            if callable(fn) and not isinstance(fn, type) and _takes_stream(fn):
+                out.append((module, name, prefix + name))
+    for name in dir(mx.array):
+        if name in _SKIP_METHODS:
+            continue
+        attr = getattr(mx.array, name)
+        symbol = _operator_name(name) if name.startswith("__") else None
+        if symbol is not None:
+            out.append((mx.array, name, symbol))
+        elif not name.startswith("_") and callable(attr) and _takes_stream(attr):
+            out.append((mx.array, name, "." + name))
+    out.append((mx.array, "T", ".T"))
+    return out
+
+
+def _arrays_in(values: Any) -> tuple[mx.array, ...]:
+    found = []
+    for v in values:
+        if isinstance(v, mx.array):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            found.extend(x for x in v if isinstance(x, mx.array))
+    return tuple(found)
+
+
+class _State(threading.local):
+    depth = 0
+
+
+_active_lock = threading.Lock()
+_active: list[Interceptor] = []
+
+
+class Interceptor:
+    """Patch MLX's entry points for one ``with`` block and report each call."""
+
+    def __init__(self, hook: Hook) -> None:
+        self.hook = hook
+        self._owner = threading.get_ident()
+        self._saved: list[tuple[Any, str, Any]] = []
+        self._state = _State()
+        self._streams: dict[Any, StreamId] = {}
+
+    def _stream_of(self, spec: Any) -> StreamId:
+        if spec is None:
+            spec = mx.default_stream(mx.default_device())
+        elif not isinstance(spec, mx.Stream):
+            spec = mx.default_stream(spec)
+        sid = self._streams.get(spec)
+        if sid is None:
+            sid = self._streams[spec] = stream_id(spec)
+        return sid
+
+    def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
+        state, owner, hook = self._state, self._owner, self.hook
+
+        def observed(*args: Any, **kwargs: Any) -> Any:
+            if state.depth or threading.get_ident() != owner:
+                return original(*args, **kwargs)
+            stream = self._stream_of(kwargs.get("stream"))
+            state.depth += 1
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                state.depth -= 1
+            if display == _OPERATORS["setitem"]:  # __setitem__ rebinds the array itself
+                outputs: tuple[mx.array, ...] = (args[0],)
+            elif isinstance(result, mx.array):
+                outputs = (result,)
+            elif isinstance(result, (list, tuple)):
+                outputs = tuple(x for x in result if isinstance(x, mx.array))
+            else:
+                return result
+            state.depth += 1
+            try:
+                hook(OpCall(display, stream, _arrays_in(args) + _arrays_in(kwargs.values()),
+                            outputs))
+            finally:
+                state.depth -= 1
+            return result
+
+        observed.__wrapped__ = original  # type: ignore[attr-defined]
+        observed.__doc__ = getattr(original, "__doc__", None)
+        return observed
+
+    def __enter__(self) -> Interceptor:
+        with _active_lock:
+            if _active:
+                raise RuntimeError(
+                    "unimem is already observing MLX calls (a profile or watch is running); "
+                    "nest one inside the other is not supported"
+                )
+            _active.append(self)
+        for owner, attr, display in _targets():
+            original = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
+            self._saved.append((owner, attr, original))
+            if isinstance(original, property):
+                getter = self._wrap(original.fget, display)  # type: ignore[arg-type]
+                setattr(owner, attr, property(getter))
+            else:
+                setattr(owner, attr, self._wrap(original, display))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, attr, original in reversed(self._saved):
+            setattr(owner, attr, original)
+        self._saved.clear()
+        with _active_lock:
+            _active.remove(self)
+
+
+@contextmanager
+def observe(hook: Hook) -> Iterator[Interceptor]:
+    """``with observe(hook):`` report every MLX op call of this thread to ``hook``."""
+    with Interceptor(hook) as interceptor:
+        yield interceptor

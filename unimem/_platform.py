@@ -1,0 +1,165 @@
+"""What MLX has here: devices, their memory model in plain words, limits.
+
+The card is driven only by what MLX reports (``mx.metal.is_available``,
+``mx.cuda.is_available``, ``mx.device_info``), so the Apple, CUDA and CPU-only
+paths are the same code.
+"""
+
+from __future__ import annotations
+
+import html
+import platform as _os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import mlx.core as mx
+
+MEMORY_MODELS = {
+    "unified": (
+        "Unified: the CPU and the GPU use one pool of memory. Every MLX buffer is a "
+        "shared Metal buffer, so handing an array from one device to the other copies "
+        "nothing; the streams only synchronise."
+    ),
+    "managed": (
+        "Managed: the GPU has memory of its own. A GPU output stays in device memory "
+        "until the CPU needs it; MLX then moves it into CUDA managed memory, whose pages "
+        "migrate between host and GPU on first touch."
+    ),
+    "host": (
+        "Host only: this MLX build has no GPU. Every array lives in ordinary host "
+        "memory, and only CPU streams exist."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DeviceCard:
+    """One device as MLX reports it."""
+
+    kind: str  # "cpu" or "gpu"
+    name: str
+    backend: str  # "cpu", "metal" or "cuda"
+    memory_model: str  # a key of MEMORY_MODELS
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def memory_words(self) -> str:
+        return MEMORY_MODELS[self.memory_model]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The facts every view and notebook branches on, read once per process."""
+
+    mlx_version: str
+    system: str
+    machine: str
+    backend: str  # "metal", "cuda" or "cpu"
+    devices: tuple[DeviceCard, ...]
+    memory_limit: int
+
+    @property
+    def has_gpu(self) -> bool:
+        return any(d.kind == "gpu" for d in self.devices)
+
+    @property
+    def memory_model(self) -> str:
+        return {"metal": "unified", "cuda": "managed"}.get(self.backend, "host")
+
+    @property
+    def summary(self) -> str:
+        build = {
+            "metal": "Metal build (Apple silicon)",
+            "cuda": "CUDA build",
+            "cpu": "CPU-only build",
+        }[self.backend]
+        return f"{self.system} {self.machine}, MLX {self.mlx_version}, {build}"
+
+    def device(self, kind: str) -> DeviceCard | None:
+        return next((d for d in self.devices if d.kind == kind), None)
+
+
+def _backend() -> str:
+    if mx.metal.is_available():
+        return "metal"
+    if mx.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+@lru_cache(maxsize=1)
+def platform() -> Platform:
+    """The platform card's facts (cached: devices do not change in a process)."""
+    backend = _backend()
+    cpu_info = dict(mx.device_info(mx.cpu))
+    cpu_model = "unified" if backend == "metal" else "host"
+    devices = [
+        DeviceCard("cpu", str(cpu_info.get("device_name", "CPU")), "cpu", cpu_model, cpu_info)
+    ]
+    if mx.is_available(mx.gpu):
+        gpu_info = dict(mx.device_info(mx.gpu))
+        model = "unified" if backend == "metal" else "managed"
+        devices.append(
+            DeviceCard("gpu", str(gpu_info.get("device_name", "GPU")), backend, model, gpu_info)
+        )
+    return Platform(
+        mlx_version=mx.__version__,
+        system=_os.system(),
+        machine=_os.machine(),
+        backend=backend,
+        devices=tuple(devices),
+        memory_limit=int(mx.get_memory_limit()),
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+_INFO_KEYS = ("memory_size", "total_memory", "max_recommended_working_set_size")
+
+
+class About:
+    """The platform card: text for terminals and nbval, HTML for Jupyter."""
+
+    def __init__(self, p: Platform) -> None:
+        self.platform = p
+
+    def _lines(self) -> list[tuple[str, str]]:
+        p = self.platform
+        rows = [("MLX", f"{p.mlx_version} ({p.summary})")]
+        for d in p.devices:
+            rows.append((f"mx.{d.kind}", f"{d.name} [{d.backend}]"))
+            rows.append(("", d.memory_words))
+            for key in _INFO_KEYS:
+                if key in d.info:
+                    rows.append(("", f"{key}: {_gib(int(d.info[key]))}"))
+        if not p.has_gpu:
+            rows.append(
+                ("mx.gpu", "absent: use CPU streams ('cpu', 'cpu:1', ...) to run work side by side")
+            )
+        rows.append(("memory limit", _gib(p.memory_limit)))
+        return rows
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self._lines())
+        lines = ["unimem platform card"]
+        lines += [f"  {k:<{width}}  {v}" for k, v in self._lines()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._lines()
+        )
+        return (
+            "<div class='unimem-about'><b>unimem platform card</b>"
+            f"<table>{rows}</table></div>"
+        )
+
+
+def about() -> About:
+    """A card describing MLX's devices here and how each one sees memory."""
+    return About(platform())
