@@ -136,3 +136,25 @@ def test_profile_repr_is_structural(fun, ab):
     assert "exp ×500" in text and "matmul ×1" in text and "0x" not in text
     assert "derived" in p.method and "measured" in p.method
     assert "× the plain median" in text
+
+
+def test_memory_sampler_on_the_recording_clock():
+    import time
+
+    from unimem._recording import Recording
+    from unimem._sampler import MemorySampler
+
+    rec = Recording("x", {}, "watch", "test")
+    t0 = time.perf_counter()
+    with MemorySampler(rec, t0, hz=200):
+        big = mx.ones((1024, 1024))
+        mx.eval(big)
+        time.sleep(0.1)
+    n = len(rec.memory)
+    assert 5 <= n <= 40
+    assert all(0 <= s.t <= time.perf_counter() - t0 for s in rec.memory)
+    assert max(s.active for s in rec.memory) >= 4 * 1024 * 1024
+    time.sleep(0.02)
+    assert len(rec.memory) == n  # stopped means stopped
+    with pytest.raises(ValueError):
+        MemorySampler(rec, t0, hz=0)

@@ -26,7 +26,8 @@ import mlx.core as mx
 
 from ._graph import classify
 from ._intercept import OpCall
-from ._recording import UNTRACKED_LANE, Flow, Lane, MemorySample, Op, Recording
+from ._recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
+from ._sampler import sample_now as _sample
 from ._streams import StreamId, name_of
 
 MODES = ("op", "segment", "exclusive")
@@ -72,10 +73,6 @@ class _Waiters:
             q.put(None)
         for t in self._threads:
             t.join()
-
-
-def _sample(t: float) -> MemorySample:
-    return MemorySample(t, mx.get_active_memory(), mx.get_cache_memory(), mx.get_peak_memory())
 
 
 class Recorder:
