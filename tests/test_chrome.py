@@ -20,7 +20,8 @@ def test_trace_layout(tmp_path):
     events = trace["traceEvents"]
     slices = [e for e in events if e["ph"] == "X"]
     assert len(slices) == len(p.ops) == 3
-    assert {e["pid"] for e in slices} == {1}  # pid = device (CPU)
+    devices = {"cpu", mx.default_device().type.name}  # `* 2` runs on the default device
+    assert {e["pid"] for e in slices} == {{"cpu": 1, "gpu": 2}[d] for d in devices}
     assert {e["tid"] for e in slices} == {lane.stream_index for lane in p.lanes}  # tid = stream
     assert all(e["args"]["start"] == "derived" and e["args"]["end"] == "measured"
                for e in slices)

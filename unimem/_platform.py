@@ -26,6 +26,11 @@ MEMORY_MODELS = {
         "until the CPU needs it; MLX then moves it into CUDA managed memory, whose pages "
         "migrate between host and GPU on first touch."
     ),
+    "managed-cpu": (
+        "Managed, seen from the CPU: on a CUDA build, arrays made by CPU ops live in CUDA "
+        "managed memory. The GPU can read them directly (pages migrate to it on fault), and "
+        "a GPU output the CPU reads is first moved into managed memory by MLX."
+    ),
     "host": (
         "Host only: this MLX build has no GPU. Every array lives in ordinary host "
         "memory, and only CPU streams exist."
@@ -93,7 +98,7 @@ def platform() -> Platform:
     """The platform card's facts (cached: devices do not change in a process)."""
     backend = _backend()
     cpu_info = dict(mx.device_info(mx.cpu))
-    cpu_model = "unified" if backend == "metal" else "host"
+    cpu_model = {"metal": "unified", "cuda": "managed-cpu"}.get(backend, "host")
     devices = [
         DeviceCard("cpu", str(cpu_info.get("device_name", "CPU")), "cpu", cpu_model, cpu_info)
     ]
