@@ -17,6 +17,7 @@ from ._measure import profile
 from ._platform import about, platform
 from ._recording import Recording
 from ._streams import GPUUnavailableError, Placement
+from ._timeline import Timeline
 
 __all__ = [
     "Comparison",
@@ -25,6 +26,7 @@ __all__ = [
     "NoArraysError",
     "Placement",
     "Recording",
+    "Timeline",
     "about",
     "compare",
     "platform",

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ._recording import Op, Recording, fmt_time
+from ._recording import MemorySample, Op, Recording, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
-_MEMORY_PER_OP = 4  # memory samples kept per windowed op (tail of the list)
+_MEMORY_PER_OP = 4  # at most this many memory samples per windowed op
+_STRAGGLERS = 64  # out-of-order samples tolerated before the window's start
 
 
 @dataclass
@@ -42,11 +43,11 @@ class _Columns:
     """Growing columns, written out as one buffer with an offset table."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {}
+        self.cols: dict[str, list[np.ndarray]] = {}
         self.dtypes: dict[str, str] = {}
 
-    def add(self, name: str, dtype: str, values: Sequence[Any]) -> None:
-        self.cols.setdefault(name, []).extend(values)
+    def add(self, name: str, dtype: str, values: Any) -> None:
+        self.cols.setdefault(name, []).append(np.asarray(values, dtype=dtype))
         self.dtypes[name] = dtype
 
     def pack(self) -> tuple[bytes, dict[str, list[Any]]]:
@@ -54,7 +55,7 @@ class _Columns:
         order = sorted(self.cols, key=lambda n: -np.dtype(self.dtypes[n]).itemsize)
         parts, layout, offset = [], {}, 0
         for name in order:
-            arr = np.asarray(self.cols[name], dtype=self.dtypes[name])
+            arr = np.concatenate(self.cols[name]).astype(self.dtypes[name], copy=False)
             layout[name] = [offset, len(arr), self.dtypes[name]]
             parts.append(arr.tobytes())
             offset += arr.nbytes
@@ -62,9 +63,12 @@ class _Columns:
 
 
 class _Strings:
+    """One table of texts; ops repeat a few names and shapes many times over."""
+
     def __init__(self) -> None:
         self.items: list[str] = []
         self._ids: dict[str, int] = {}
+        self._info: dict[tuple[Any, ...], int] = {}
 
     def __call__(self, text: str) -> int:
         i = self._ids.get(text)
@@ -73,12 +77,20 @@ class _Strings:
             self.items.append(text)
         return i
 
+    def info(self, op: Op) -> int:
+        key = (op.shapes, op.dtypes, op.count, op.detail)
+        i = self._info.get(key)
+        if i is None:
+            i = self._info[key] = self(_info(key))
+        return i
 
-def _info(op: Op) -> str:
+
+def _info(key: tuple[Any, ...]) -> str:
     """Shape, dtype and call count in words, for the tooltip."""
-    shapes = ", ".join(f"{tuple(s)} {d}" for s, d in zip(op.shapes, op.dtypes))
-    calls = f"{op.count} MLX calls" if op.count > 1 else ""
-    return "; ".join(x for x in (shapes, calls, op.detail) if x)
+    shapes, dtypes, count, detail = key
+    text = ", ".join(f"{tuple(s)} {d}" for s, d in zip(shapes, dtypes))
+    calls = f"{count} MLX calls" if count > 1 else ""
+    return "; ".join(x for x in (text, calls, detail) if x)
 
 
 def starts_label(ops: Sequence[Op]) -> str:
@@ -91,6 +103,8 @@ def starts_label(ops: Sequence[Op]) -> str:
 def fidelity_lines(rec: Recording) -> list[str]:
     """How the recording was made and what looking cost (shown above its lanes)."""
     lines = [rec.method]
+    if rec.timing is None:  # live or loaded: nothing to compare with (and no O(n) scan)
+        return lines
     if rec.wall is not None and rec.overhead is not None:
         lines.append(f"instrumented run {fmt_time(rec.wall)} = {rec.overhead:.2f}× "
                      "the plain median")
@@ -99,6 +113,22 @@ def fidelity_lines(rec: Recording) -> list[str]:
         lines.append(f"timeline makespan {fmt_time(rec.makespan)}"
                      + (f" = {gap:.2f}× the plain median" if gap else ""))
     return lines
+
+
+_OP_COLUMNS = (("start", "f8"), ("end", "f8"), ("nbytes", "f8"), ("row", "i4"),
+               ("name", "i4"), ("info", "i4"), ("id", "i4"), ("flags", "u1"))
+
+
+def _op_table(ops: Sequence[Op], rows: dict[int, int], strings: _Strings) -> np.ndarray:
+    """One row per op, one column per entry of ``_OP_COLUMNS`` (a single pass)."""
+    nan = math.nan
+    table = np.array(
+        [(op.start if op.start is not None else _fallback_start(op),
+          nan if op.end is None else op.end, op.nbytes, rows[op.lane], strings(op.name),
+          strings.info(op), op.id,
+          (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
+         for op in ops], dtype="f8")
+    return table.reshape(len(ops), len(_OP_COLUMNS))
 
 
 def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) -> Packed:
@@ -117,32 +147,23 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
                                   "label": lane.label, "device": lane.device})
         ids = {op.id: n_ops + i for i, op in enumerate(ops)}
         index.append(ids)
-        starts, ends = [], []
-        for op in ops:
-            start = op.start if op.start is not None else _fallback_start(op)
-            starts.append(start)
-            ends.append(math.nan if op.end is None else op.end)
-        in_flight = sum(op.end is None for op in ops)
-        cols.add("start", "f8", starts)
-        cols.add("end", "f8", ends)
-        cols.add("nbytes", "f8", [op.nbytes for op in ops])
-        cols.add("row", "i4", [rows[op.lane] for op in ops])
-        cols.add("name", "i4", [strings(op.name) for op in ops])
-        cols.add("info", "i4", [strings(_info(op)) for op in ops])
-        cols.add("id", "i4", [op.id for op in ops])
-        cols.add("flags", "u1", [(START_MEASURED if op.start_measured else 0)
-                                 | (IN_FLIGHT if op.end is None else 0) for op in ops])
+        table = _op_table(ops, rows, strings)
+        for k, (name, dtype) in enumerate(_OP_COLUMNS):
+            cols.add(name, dtype, table[:, k])
         flows = _window_flows(rec, ids)
         cols.add("flow_src", "i4", [ids[f.src] for f in flows])
         cols.add("flow_dst", "i4", [ids[f.dst] for f in flows])
         cols.add("flow_kind", "u1", [_flow_kind(f.kind) for f in flows])
-        t_min = min(starts) if ops and len(ops) < len(rec.ops) else -math.inf
-        mem = sorted((m for m in rec.memory[-_MEMORY_PER_OP * window:] if m.t >= t_min),
-                     key=lambda m: m.t)
-        for name in ("t", "active", "cache", "peak"):
-            cols.add(f"mem_{name}", "f8", [getattr(m, name) for m in mem])
-        known = [e for e in ends if not math.isnan(e)] + starts + [m.t for m in mem[-1:]]
-        now = max([now, *known])
+        starts, ends = table[:, 0], table[:, 1]
+        t_min = float(starts.min()) if 0 < len(ops) < len(rec.ops) else -math.inf
+        mem = np.array([(m.t, m.active, m.cache, m.peak)
+                        for m in _window_memory(rec, t_min, _MEMORY_PER_OP * window)],
+                       dtype="f8").reshape(-1, 4)
+        for k, name in enumerate(("t", "active", "cache", "peak")):
+            cols.add(f"mem_{name}", "f8", mem[:, k])
+        now = float(np.nanmax([now, *starts[-1:], np.nanmax(ends, initial=now),
+                               *mem[-1:, 0]]))
+        in_flight = int(np.isnan(ends).sum())
         meta["recordings"].append({
             "label": label, "title": rec.title, "mode": rec.mode,
             "placement": ", ".join(f"{k}={v}" for k, v in rec.placement.items()),
@@ -154,6 +175,22 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
     payload, meta["arrays"] = cols.pack()
     meta.update(strings=strings.items, n_ops=n_ops, n_flows=n_flows, n_memory=n_mem, now=now)
     return Packed(meta, payload, index)
+
+
+def _window_memory(rec: Recording, t_min: float, cap: int) -> list[MemorySample]:
+    """Samples from ``t_min`` on, sorted; read from the tail (samplers append nearly in
+    time order, from several threads, so a few stragglers past ``t_min`` are read too)."""
+    out: list[MemorySample] = []
+    late = 0
+    for m in reversed(rec.memory):
+        if m.t >= t_min:
+            out.append(m)
+        else:
+            late += 1
+        if late > _STRAGGLERS or len(out) >= cap:
+            break
+    out.sort(key=lambda m: m.t)
+    return out
 
 
 def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Any]:

@@ -78,7 +78,11 @@ function decode(meta, raw) {
     if (end[i] > t1) t1 = end[i];
   }
   const memT = cols.mem_t || new Float64Array(0);
-  for (let i = 0; i < memT.length; i++) { t0 = Math.min(t0, memT[i]); t1 = Math.max(t1, memT[i]); }
+  let memTop = 1;
+  for (let i = 0; i < memT.length; i++) {
+    t0 = Math.min(t0, memT[i]); t1 = Math.max(t1, memT[i]);
+    memTop = Math.max(memTop, cols.mem_active[i], cols.mem_cache[i], cols.mem_peak[i]);
+  }
   if (!Number.isFinite(t0)) { t0 = 0; t1 = 1e-3; }
   if (t1 <= t0) t1 = t0 + 1e-6;
   // per lane: bar indices sorted by start, and the longest bar (bounds searches)
@@ -95,7 +99,13 @@ function decode(meta, raw) {
     for (let k = 0; k < idx.length; k++) maxDur[r] = Math.max(maxDur[r], end[idx[k]] - cols.start[idx[k]]);
   });
   const pad = (t1 - t0) * 0.02;
-  return { meta, cols, end, byRow, maxDur, n, full: [t0 - pad, t1 + pad] };
+  return { meta, cols, end, byRow, maxDur, n, memTop, full: [t0 - pad, t1 + pad] };
+}
+
+// first i in [lo, hi) with xs[i] >= t (xs sorted there)
+function lowerBoundFlat(xs, lo, hi, t) {
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (xs[mid] < t) lo = mid + 1; else hi = mid; }
+  return lo;
 }
 
 // first k in idx (sorted by start) with start >= t
@@ -192,7 +202,7 @@ function render({ model, el }) {
       const l = document.createElement("div");
       l.className = "unimem-memory-label";
       l.style.top = `${y}px`;
-      l.innerHTML = `memory (MLX allocator, all devices)<br>` +
+      l.innerHTML = `memory (MLX, global)<br>` +
         Object.entries(MEM_COLORS).map(([k, c]) => `<span style="color:${c}">${k === "peak" ? "┄" : "—"} ${k}</span>`).join(" ");
       labels.appendChild(l);
     });
@@ -324,29 +334,27 @@ function render({ model, el }) {
   }
 
   function drawMemory(ctx) {
-    const { cols, meta } = data;
-    const t = cols.mem_t;
-    let top = 1;
-    for (const k of ["active", "cache", "peak"]) for (let i = 0; i < t.length; i++) top = Math.max(top, cols[`mem_${k}`][i]);
+    const { cols, meta, memTop } = data;
+    const t = cols.mem_t, h = MEM_H - 10;
     meta.recordings.forEach((rec, r) => {
       const y = layout.memY[r];
       if (y < 0) return;
-      const [off, n] = rec.memory, h = MEM_H - 10;
+      const [off, n] = rec.memory;
       ctx.fillStyle = "#fafafa"; ctx.fillRect(0, y, width, MEM_H);
       ctx.fillStyle = "#777"; ctx.font = "10px system-ui, sans-serif";
-      ctx.fillText(`max ${fmtBytes(top)}`, 4, y + 10);
+      ctx.fillText(`max ${fmtBytes(memTop)}`, 4, y + 10);
+      // samples from the one before the view to the one after it (times are sorted)
+      const first = Math.max(off, lowerBoundFlat(t, off, off + n, view[0]) - 1);
+      const last = Math.min(off + n, lowerBoundFlat(t, off, off + n, view[1]) + 1);
       for (const k of ["cache", "active", "peak"]) {
         const v = cols[`mem_${k}`], p = new Path2D();
-        let lastX = -Infinity, lastY = 0, started = false;
-        for (let i = off; i < off + n; i++) { // step line, one vertex pair per pixel column
-          const x = xOf(t[i]);
-          const yy = y + MEM_H - 2 - (v[i] / top) * h;
-          if (x < -1 && i + 1 < off + n && xOf(t[i + 1]) < -1) continue;
-          if (!started) { p.moveTo(Math.max(x, -1), yy); started = true; }
-          else if (x - lastX >= 1 || i === off + n - 1) { p.lineTo(x, lastY); p.lineTo(x, yy); }
-          else continue;
-          lastX = x; lastY = yy;
-          if (x > width) break;
+        let col = -Infinity, yy = 0;
+        for (let i = first; i < last; i++) { // step line, at most one step per pixel column
+          const x = xOf(t[i]), c = Math.floor(x);
+          const ny = y + MEM_H - 2 - (v[i] / memTop) * h;
+          if (i === first) { p.moveTo(x, ny); col = c; yy = ny; continue; }
+          if (c === col && i < last - 1) { yy = Math.min(yy, ny); continue; } // keep the column's highest
+          p.lineTo(x, yy); p.lineTo(x, ny); col = c; yy = ny;
         }
         ctx.strokeStyle = MEM_COLORS[k]; ctx.lineWidth = k === "active" ? 1.5 : 1.2;
         ctx.setLineDash(k === "peak" ? [4, 3] : []); ctx.stroke(p);
