@@ -12,6 +12,7 @@
 from ._call import NoArraysError
 from ._capture import trace
 from ._compare import Comparison, compare
+from ._explore import Explore, explore
 from ._graph import Graph
 from ._measure import profile
 from ._platform import about, platform
@@ -21,6 +22,7 @@ from ._timeline import Timeline
 
 __all__ = [
     "Comparison",
+    "Explore",
     "GPUUnavailableError",
     "Graph",
     "NoArraysError",
@@ -29,6 +31,7 @@ __all__ = [
     "Timeline",
     "about",
     "compare",
+    "explore",
     "platform",
     "profile",
     "trace",
