@@ -11,6 +11,7 @@ const FLOW_COLORS = ["#444", "#d62728", "#8a8a8a"]; // cross stream, device swit
 const HIGHLIGHT = "#ff9800";
 const TYPES = { f8: Float64Array, i4: Int32Array, u1: Uint8Array };
 const START_MEASURED = 1, IN_FLIGHT = 2;
+const OPEN_MIN = 14; // px: an op still running is visible even when it just started
 
 const CSS = `
 .unimem-timeline { font: 12px/1.3 system-ui, sans-serif; color: #222; position: relative; }
@@ -179,11 +180,12 @@ function render({ model, el }) {
       const t = document.createElement("div");
       t.className = "unimem-recording-title";
       t.style.top = `${layout.headY[r]}px`;
-      const shown = rec.ops[1] < rec.ops_total ? ` · showing last ${rec.ops[1]} of ${rec.ops_total} ops` : ` · ${rec.ops[1]} ops`;
+      const shown = rec.ops[1] < rec.ops_total ? `showing last ${rec.ops[1]} of ${rec.ops_total} ops` : `${rec.ops[1]} ops`;
       const flight = rec.in_flight ? ` · ${rec.in_flight} in flight` : "";
       const title = rec.label !== rec.title ? `${rec.label}: ${rec.title}` : rec.title;
-      t.innerHTML = `<b>${esc(title)}</b>${rec.placement ? ` (${esc(rec.placement)})` : ""}${esc(shown + flight)}` +
-        ` · measured ends, ${esc(rec.starts)} · ${esc(rec.lines.slice(1).join(" · "))}<br>${esc(rec.lines[0] || "")}`;
+      const facts = [shown + flight, `measured ends, ${rec.starts}`, ...rec.lines.slice(1)].join(" · ");
+      t.innerHTML = `<b>${esc(title)}</b>${rec.placement ? ` (${esc(rec.placement)})` : ""} · ${esc(facts)}` +
+        `<br>${esc(rec.lines[0] || "")}`;
       t.title = rec.lines.join("\n");
       labels.appendChild(t);
     });
@@ -260,8 +262,9 @@ function render({ model, el }) {
         const e = end[i];
         if (e < view[0]) continue;
         bars++;
-        const x0 = Math.max(-2, xOf(s)), x1 = Math.min(width + 2, xOf(e));
         const inFlight = flags[i] & IN_FLIGHT;
+        const x0 = Math.max(-2, xOf(s));
+        const x1 = Math.min(width + 2, inFlight ? Math.max(xOf(e), xOf(s) + OPEN_MIN) : xOf(e));
         if (x1 - x0 < 1 && !inFlight) { // level of detail: sum coverage per pixel column
           const c = Math.min(width, Math.max(0, Math.floor(x0)));
           cover[c] += Math.max(x1 - x0, 0.1);
@@ -387,13 +390,14 @@ function render({ model, el }) {
     const { meta, byRow, cols, end, maxDur } = data;
     const row = meta.lanes.findIndex((_, r) => y >= layout.laneY[r] && y < layout.laneY[r] + ROW_H);
     if (row < 0) return -1;
-    const t = tOf(x), tol = (3 / width) * (view[1] - view[0]), idx = byRow[row];
+    const px = (view[1] - view[0]) / width, t = tOf(x), tol = 3 * px, idx = byRow[row];
     let best = -1, bestDist = Infinity;
     let k = lowerBound(idx, cols.start, t + tol) - 1;
     for (let steps = 0; k >= 0 && steps < 256; k--, steps++) {
       const i = idx[k];
       if (cols.start[i] < t - tol - maxDur[row]) break;
-      const d = t < cols.start[i] ? cols.start[i] - t : t > end[i] ? t - end[i] : 0;
+      const e = cols.flags[i] & IN_FLIGHT ? Math.max(end[i], cols.start[i] + OPEN_MIN * px) : end[i];
+      const d = t < cols.start[i] ? cols.start[i] - t : t > e ? t - e : 0;
       if (d <= tol && d < bestDist) { best = i; bestDist = d; if (d === 0) break; }
     }
     return best;
