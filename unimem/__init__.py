@@ -12,21 +12,26 @@
 from ._call import NoArraysError
 from ._capture import trace
 from ._compare import Comparison, compare
+from ._explore import Explore, explore
 from ._graph import Graph
 from ._measure import profile
 from ._platform import about, platform
 from ._recording import Recording
 from ._streams import GPUUnavailableError, Placement
+from ._timeline import Timeline
 
 __all__ = [
     "Comparison",
+    "Explore",
     "GPUUnavailableError",
     "Graph",
     "NoArraysError",
     "Placement",
     "Recording",
+    "Timeline",
     "about",
     "compare",
+    "explore",
     "platform",
     "profile",
     "trace",
