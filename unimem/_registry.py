@@ -59,7 +59,10 @@ class _Slot:
         self.shape, self.nbytes = tuple(arr.shape), int(arr.nbytes)
         self.dtype = str(arr.dtype).removeprefix("mlx.core.")
         self.stream, self.producer = stream, producer
-        self.buffer: int | None = None
+        try:  # kept so a freed entry still tells its buffer size
+            self.buffer: int | None = int(mx.get_array_buffer_size(arr))
+        except ValueError:
+            self.buffer = None
 
 
 class Registry:
