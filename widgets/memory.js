@@ -17,7 +17,7 @@ const STYLE = `
 .unimem-memory { font: 12px/1.4 system-ui, sans-serif; color: #222; }
 .unimem-memory canvas { display: block; }
 .unimem-memory-legend { display: flex; flex-direction: column; gap: 2px; margin: 4px 0 8px; }
-.unimem-memory-legend b { display: inline-block; width: 3.5em; }
+.unimem-memory-legend b { display: inline-block; width: 4em; margin-right: 4px; }
 .unimem-memory-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 .unimem-registry { border-collapse: collapse; }
 .unimem-registry th, .unimem-registry td { padding: 1px 8px; text-align: left; white-space: nowrap; }
@@ -74,8 +74,13 @@ function drawCounters(canvas, model) {
     ctx.fillStyle = "#222";
     ctx.font = "11px system-ui, sans-serif";
     const last = d.n ? ys[d.n - 1] : 0;
-    ctx.fillText(`${key}: ${fmtBytes(last)} (max ${fmtBytes(top === 1 && !last ? 0 : top)})`, 4, y0 + 11);
+    ctx.fillText(`${key}: ${fmtBytes(last)} (max ${fmtBytes(d.n ? top : 0)})`, 4, y0 + 11);
   });
+  const secs = d.n ? t1 - t0 : 0;
+  const label = secs >= 1 ? `${secs.toFixed(2)} s` : `${(secs * 1e3).toFixed(2)} ms`;
+  ctx.textAlign = "right";
+  ctx.fillText(`${d.n} samples over ${label}`, w - 4, 11);
+  ctx.textAlign = "left";
 }
 
 function drawStrip(canvas, strips, row, classes) {
