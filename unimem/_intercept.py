@@ -18,6 +18,7 @@ the body of an ``mx.compile``d function) and functions bound before the block
 from __future__ import annotations
 
 import threading
+from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,8 +68,12 @@ def _takes_stream(fn: Any) -> bool:
     return "stream: StreamOrDevice" in first
 
 
-def _targets() -> list[tuple[Any, str, str]]:
-    """(owner, attribute, display name) for everything that creates MLX work."""
+@cache
+def _targets() -> tuple[tuple[Any, str, str], ...]:
+    """(owner, attribute, display name) for everything that creates MLX work.
+
+    Cached: scanning MLX's docstrings costs milliseconds, paid once per process
+    rather than per observed run."""
     out: list[tuple[Any, str, str]] = []
     modules: list[tuple[ModuleType, str]] = [
         (mx, ""), (mx.random, "random."), (mx.linalg, "linalg."), (mx.fft, "fft."),
@@ -89,7 +94,7 @@ def _targets() -> list[tuple[Any, str, str]]:
         elif not name.startswith("_") and callable(attr) and _takes_stream(attr):
             out.append((mx.array, name, "." + name))
     out.append((mx.array, "T", ".T"))
-    return out
+    return tuple(out)
 
 
 def _arrays_in(values: Any) -> tuple[mx.array, ...]:
