@@ -21,9 +21,8 @@ import threading
 from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
 
@@ -42,9 +41,10 @@ _OPERATORS = {
 _SKIP_METHODS = {"__dlpack__", "__copy__", "__deepcopy__"}
 
 
-@dataclass(frozen=True)
-class OpCall:
-    """One observed call: what it was, where it runs, what it read and made."""
+class OpCall(NamedTuple):
+    """One observed call: what it was, where it runs, what it read and made.
+
+    A named tuple: one is built per MLX call, and tuples are the cheapest to build."""
 
     name: str
     stream: StreamId
@@ -107,10 +107,6 @@ def _arrays_in(values: Any) -> tuple[mx.array, ...]:
     return tuple(found)
 
 
-class _State(threading.local):
-    depth = 0
-
-
 _active_lock = threading.Lock()
 _active: list[Interceptor] = []
 
@@ -122,7 +118,7 @@ class Interceptor:
         self.hook = hook
         self._owner = threading.get_ident()
         self._saved: list[tuple[Any, str, Any]] = []
-        self._state = _State()
+        self._depth = 0  # > 0 while inside an observed call or the hook
         self._streams: dict[Any, StreamId] = {}
 
     def _stream_of(self, spec: Any) -> StreamId:
@@ -136,31 +132,35 @@ class Interceptor:
         return sid
 
     def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
-        state, owner, hook = self._state, self._owner, self.hook
+        # Runs on every MLX call: locals only, no thread-local lookups (only the
+        # owner thread ever changes ``_depth``; other threads leave at the first test).
+        owner, hook, stream_of, get_ident = self._owner, self.hook, self._stream_of, \
+            threading.get_ident
+        array, sequence = mx.array, (list, tuple)
+        rebinds = display == _OPERATORS["setitem"]  # __setitem__ rebinds the array itself
+        me = self
 
         def observed(*args: Any, **kwargs: Any) -> Any:
-            if state.depth or threading.get_ident() != owner:
+            if me._depth or get_ident() != owner:
                 return original(*args, **kwargs)
-            stream = self._stream_of(kwargs.get("stream"))
-            state.depth += 1
+            stream = stream_of(kwargs.get("stream"))
+            me._depth += 1
             try:
                 result = original(*args, **kwargs)
+                if rebinds:
+                    outputs: tuple[mx.array, ...] = (args[0],)
+                elif isinstance(result, array):
+                    outputs = (result,)
+                elif isinstance(result, sequence):
+                    outputs = tuple(x for x in result if isinstance(x, array))
+                else:
+                    return result
+                inputs = _arrays_in(args)
+                if len(kwargs) > ("stream" in kwargs):  # array keyword arguments
+                    inputs += _arrays_in(kwargs.values())
+                hook(OpCall(display, stream, inputs, outputs))
             finally:
-                state.depth -= 1
-            if display == _OPERATORS["setitem"]:  # __setitem__ rebinds the array itself
-                outputs: tuple[mx.array, ...] = (args[0],)
-            elif isinstance(result, mx.array):
-                outputs = (result,)
-            elif isinstance(result, (list, tuple)):
-                outputs = tuple(x for x in result if isinstance(x, mx.array))
-            else:
-                return result
-            state.depth += 1
-            try:
-                hook(OpCall(display, stream, _arrays_in(args) + _arrays_in(kwargs.values()),
-                            outputs))
-            finally:
-                state.depth -= 1
+                me._depth -= 1
             return result
 
         observed.__wrapped__ = original  # type: ignore[attr-defined]
