@@ -9,6 +9,7 @@
     um.explore(fun, a, b, d1=mx.gpu, d2=mx.cpu)    # the interactive widget
 """
 
+from ._analysis import critical_path, diff, waits
 from ._call import NoArraysError
 from ._capture import trace
 from ._compare import Comparison, compare
@@ -27,8 +28,11 @@ __all__ = [
     "Recording",
     "about",
     "compare",
+    "critical_path",
+    "diff",
     "platform",
     "profile",
     "trace",
+    "waits",
 ]
 __version__ = "0.1.0"
