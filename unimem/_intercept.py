@@ -50,6 +50,7 @@ class OpCall(NamedTuple):
     stream: StreamId
     inputs: tuple[mx.array, ...]
     outputs: tuple[mx.array, ...]
+    handle: mx.Stream | None = None  # the MLX stream itself, to queue more work on it
 
 
 Hook = Callable[[OpCall], None]
@@ -121,7 +122,7 @@ class Interceptor:
         self._depth = 0  # > 0 while inside an observed call or the hook
         self._streams: dict[Any, StreamId] = {}
 
-    def _stream_of(self, spec: Any) -> StreamId:
+    def _stream_of(self, spec: Any) -> tuple[StreamId, mx.Stream]:
         if spec is None:
             spec = mx.default_stream(mx.default_device())
         elif not isinstance(spec, mx.Stream):
@@ -129,7 +130,7 @@ class Interceptor:
         sid = self._streams.get(spec)
         if sid is None:
             sid = self._streams[spec] = stream_id(spec)
-        return sid
+        return sid, spec
 
     def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
         # Runs on every MLX call: locals only, no thread-local lookups (only the
@@ -143,7 +144,7 @@ class Interceptor:
         def observed(*args: Any, **kwargs: Any) -> Any:
             if me._depth or get_ident() != owner:
                 return original(*args, **kwargs)
-            stream = stream_of(kwargs.get("stream"))
+            stream, handle = stream_of(kwargs.get("stream"))
             me._depth += 1
             try:
                 result = original(*args, **kwargs)
@@ -158,7 +159,7 @@ class Interceptor:
                 inputs = _arrays_in(args)
                 if len(kwargs) > ("stream" in kwargs):  # array keyword arguments
                     inputs += _arrays_in(kwargs.values())
-                hook(OpCall(display, stream, inputs, outputs))
+                hook(OpCall(display, stream, inputs, outputs, handle))
             finally:
                 me._depth -= 1
             return result
