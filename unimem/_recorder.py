@@ -278,7 +278,7 @@ class Recorder:
 
         None when the arrays are tracers inside grad/vmap/compile.
         """
-        marker = mx.stop_gradient(arrays[-1], stream=stream)
+        marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
             mx.async_eval(*arrays, marker)
         except ValueError as exc:
@@ -322,6 +322,12 @@ class Recorder:
         self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
+
+
+def _unobserved(fn: Any) -> Any:
+    """The MLX function itself, not the interceptor's wrapper: the recorder's own
+    work (hand-off markers, flushes outside the hook) must not be recorded."""
+    return getattr(fn, "__wrapped__", fn)
 
 
 def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
