@@ -13,6 +13,7 @@
     um.MemoryView(p, reg)                          # counters, registry, page strips
 """
 
+from ._analysis import critical_path, diff, waits
 from ._call import NoArraysError
 from ._capture import trace
 from ._compare import Comparison, compare
@@ -46,6 +47,8 @@ __all__ = [
     "about",
     "compare",
     "copy_tax",
+    "critical_path",
+    "diff",
     "explore",
     "platform",
     "profile",
@@ -53,6 +56,7 @@ __all__ = [
     "shares_memory",
     "trace",
     "track",
+    "waits",
     "zero_copy_report",
 ]
 __version__ = "0.1.0"

@@ -11,8 +11,11 @@ buffer), handed off in the same ``async_eval``. Start times are derived afterwar
 dependencies. Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
-* ``segment``: one ``async_eval`` per run of consecutive calls on one stream
-  (at most ``segment_size``); closer to a plain run, coarser bars.
+* ``segment`` (the default): calls pile up per stream and are handed off
+  together when the stream has ``segment_size`` of them, when another stream
+  reads one of them (so producers always go first), at the end, and (live, for
+  ``watch``) when the oldest has waited ``segment_budget`` seconds; close to a
+  plain run, coarser bars.
 * ``exclusive``: ``mx.eval`` after every call; start and end both measured, but
   streams never overlap: each op's own cost, the input to placement models.
 """
@@ -25,6 +28,7 @@ import weakref
 from collections import Counter
 from collections.abc import Sequence
 from time import perf_counter
+from typing import Any
 
 import mlx.core as mx
 
@@ -82,21 +86,29 @@ class _Waiters:
 class Recorder:
     """The hook given to the interceptor: builds ops, flows and memory samples."""
 
-    def __init__(self, recording: Recording, mode: str = "op", *, segment_size: int = 50,
-                 sample_memory: bool = True) -> None:
+    def __init__(self, recording: Recording, mode: str = "segment", *, segment_size: int = 50,
+                 segment_budget: float | None = None, sample_memory: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
+        if segment_budget is not None and segment_budget <= 0:
+            raise ValueError("segment_budget must be a positive number of seconds, or None")
         self.recording, self.mode, self.segment_size = recording, mode, segment_size
+        self.segment_budget = segment_budget
         self.t0 = perf_counter()
         self.untimed_calls = 0
         self._sample = sample_memory
         self._waiters = _Waiters(recording, self.t0, sample_memory)
         self._lanes: dict[StreamId | None, Lane] = {}
+        # id(array) -> (weak ref, op id); entries leave when their array dies, so a
+        # long watch keeps these maps as small as the arrays the program holds
         self._made_by: dict[int, tuple[weakref.ref[mx.array], int]] = {}
         self._settled: dict[int, weakref.ref[mx.array]] = {}
-        self._segment: list[OpCall] = []
+        self._traced: dict[int, weakref.ref[mx.array]] = {}  # outputs of skipped calls
+        self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
+        self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
+        self._oldest: float | None = None  # perf_counter of the oldest pending call
 
     def now(self) -> float:
         return perf_counter() - self.t0
@@ -114,10 +126,15 @@ class Recorder:
             self.recording.lanes.append(lane)
         return lane
 
+    @property
+    def tracked_arrays(self) -> int:
+        """Arrays the recorder still maps to their producers (for leak checks)."""
+        return len(self._made_by) + len(self._settled) + len(self._traced)
+
     def settle(self, arrays: Sequence[mx.array]) -> None:
         """Mark arrays as already computed (function inputs): not untracked work."""
         for a in arrays:
-            self._settled[id(a)] = weakref.ref(a)
+            self._settled[id(a)] = _weak(a, self._settled)
 
     def _producer(self, a: mx.array) -> int | None:
         entry = self._made_by.get(id(a))
@@ -145,7 +162,7 @@ class Recorder:
                 rec.flows.append(Flow(src, op.id, kind, rec.ops[src].nbytes))
         rec.ops.append(op)
         for a in outputs:
-            self._made_by[id(a)] = (weakref.ref(a), op.id)
+            self._made_by[id(a)] = (_weak(a, self._made_by), op.id)
         return op
 
     def _inputs_of(self, calls: Sequence[OpCall]) -> tuple[set[int], list[mx.array]]:
@@ -165,19 +182,64 @@ class Recorder:
 
     # -- the hook ------------------------------------------------------------
     def __call__(self, call: OpCall) -> None:
-        if self.mode == "segment":
-            if self._segment and (call.stream != self._segment[0].stream
-                                  or len(self._segment) >= self.segment_size):
-                self.flush()
-            self._segment.append(call)
-        else:
+        if self.mode != "segment":
             self._run([call])
+            return
+        pending_out = self._pending_out
+        unknown: list[mx.array] = []
+        for a in call.inputs:
+            src = pending_out.get(id(a))
+            if src is not None:
+                if src != call.stream:  # a producer pending on another stream goes first
+                    self._flush_stream(src)
+            elif self._is_traced(a):
+                self._skip(call)
+                return
+            elif (self._producer(a) is None and not self._is_settled(a)
+                  and all(a is not u for u in unknown)):
+                unknown.append(a)
+        if unknown and self.untracked(unknown) is None:  # inputs are grad/compile tracers
+            self._skip(call)
+            return
+        calls = self._pending.setdefault(call.stream, [])
+        calls.append(call)
+        for o in call.outputs:
+            pending_out[id(o)] = call.stream
+        if len(calls) >= self.segment_size:
+            self._flush_stream(call.stream)
+        elif self.segment_budget is not None:
+            now = perf_counter()
+            if self._oldest is None:
+                self._oldest = now
+            elif now - self._oldest > self.segment_budget:
+                self.flush()
+
+    def _is_traced(self, a: mx.array) -> bool:
+        ref = self._traced.get(id(a))
+        return ref is not None and ref() is a
+
+    def _skip(self, call: OpCall) -> None:
+        """A call on tracers (inside grad/vmap/compile): nothing to time, note its outputs."""
+        self.untimed_calls += 1
+        for o in call.outputs:
+            self._traced[id(o)] = _weak(o, self._traced)
+
+    def _flush_stream(self, stream: StreamId) -> None:
+        calls = self._pending.pop(stream, None)
+        if not calls:
+            return
+        for c in calls:
+            for o in c.outputs:
+                self._pending_out.pop(id(o), None)
+        if not self._pending:
+            self._oldest = None
+        self._run(calls)
 
     def flush(self) -> None:
-        """Hand the pending segment to MLX (segment mode; a no-op otherwise)."""
-        if self._segment:
-            calls, self._segment = self._segment, []
-            self._run(calls)
+        """Hand every pending segment to MLX, in call order (a no-op outside segment)."""
+        while self._pending:
+            self._flush_stream(next(iter(self._pending)))
+        self._oldest = None
 
     def _run(self, calls: list[OpCall]) -> None:
         producers, unknown = self._inputs_of(calls)
@@ -193,6 +255,10 @@ class Recorder:
         submit = self.now()
         marker = self._hand_off(outputs, calls[-1].handle)
         if marker is None:
+            if len(calls) > 1:  # a segment mixing traced and real calls: split it
+                for c in calls:
+                    self._run([c])
+                return
             self.untimed_calls += len(calls)
             return
         op = self._new_op(lane, name, submit, producers, outputs, count=len(calls))
@@ -212,7 +278,7 @@ class Recorder:
 
         None when the arrays are tracers inside grad/vmap/compile.
         """
-        marker = mx.stop_gradient(arrays[-1], stream=stream)
+        marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
             mx.async_eval(*arrays, marker)
         except ValueError as exc:
@@ -251,9 +317,29 @@ class Recorder:
             self.close()
 
     def close(self) -> None:
-        self._segment.clear()
+        self._pending.clear()
+        self._pending_out.clear()
+        self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
+
+
+def _unobserved(fn: Any) -> Any:
+    """The MLX function itself, not the interceptor's wrapper: the recorder's own
+    work (hand-off markers, flushes outside the hook) must not be recorded."""
+    return getattr(fn, "__wrapped__", fn)
+
+
+def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
+    """A weak reference that removes ``table[id(a)]`` when ``a`` dies."""
+    key = id(a)
+
+    def forget(ref: weakref.ref[mx.array]) -> None:
+        entry = table.get(key)
+        if entry is ref or (isinstance(entry, tuple) and entry[0] is ref):
+            table.pop(key, None)
+
+    return weakref.ref(a, forget)
 
 
 def _segment_name(calls: Sequence[OpCall]) -> str:
