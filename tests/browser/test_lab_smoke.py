@@ -6,7 +6,6 @@ Independent of the lesson notebooks, so a failure here points at the set-up
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -69,7 +68,7 @@ def test_about_card_and_anywidget_render(lab_page: LabPage) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("unimem._timeline") is None, reason="unimem.Timeline not merged yet"
+    not hasattr(um, "Timeline"), reason="unimem.Timeline not merged yet"
 )
 def test_timeline_renders_lanes_and_bars(lab_page: LabPage) -> None:
     name = write_notebook(lab_page.lab.root, "_smoke_timeline.ipynb", ABOUT, TIMELINE)
