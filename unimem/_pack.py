@@ -11,6 +11,7 @@ live watch re-packs many times a second while its recording keeps growing.
 from __future__ import annotations
 
 import math
+from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,14 +122,15 @@ _OP_COLUMNS = (("start", "f8"), ("end", "f8"), ("nbytes", "f8"), ("row", "i4"),
 
 def _op_table(ops: Sequence[Op], rows: dict[int, int], strings: _Strings) -> np.ndarray:
     """One row per op, one column per entry of ``_OP_COLUMNS`` (a single pass)."""
-    nan = math.nan
-    table = np.array(
-        [(op.start if op.start is not None else _fallback_start(op),
-          nan if op.end is None else op.end, op.nbytes, rows[op.lane], strings(op.name),
-          strings.info(op), op.id,
-          (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
-         for op in ops], dtype="f8")
-    return table.reshape(len(ops), len(_OP_COLUMNS))
+    nan, name, info = math.nan, strings, strings.info
+    flat = chain.from_iterable(
+        (op.start if op.start is not None else _fallback_start(op),
+         nan if op.end is None else op.end, op.nbytes, rows[op.lane], name(op.name), info(op),
+         op.id,
+         (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
+        for op in ops)
+    width = len(_OP_COLUMNS)
+    return np.fromiter(flat, dtype="f8", count=len(ops) * width).reshape(len(ops), width)
 
 
 def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) -> Packed:

@@ -330,7 +330,7 @@ function render({ model, el }) {
       p.moveTo(xb, yb); p.lineTo(xb - 6 * Math.cos(ang + 0.4), yb - 6 * Math.sin(ang + 0.4));
       drawn++;
     }
-    ctx.lineWidth = 1; ctx.globalAlpha = 0.8;
+    ctx.lineWidth = 1; ctx.globalAlpha = Math.max(0.15, Math.min(0.8, width / 4 / Math.max(1, drawn)));
     paths.forEach((p, k) => { ctx.strokeStyle = FLOW_COLORS[k]; ctx.stroke(p); });
     ctx.globalAlpha = 1;
     return drawn;

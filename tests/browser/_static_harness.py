@@ -53,6 +53,7 @@ await new Promise((resolve) => {
   poll();
 });
 window.firstRenderMs = performance.now() - t0;
+window.sinceNavigationMs = performance.now(); // page, module, state and payload loads included
 window.ready = true;
 </script>"""
 
@@ -130,7 +131,7 @@ def browser_page(timeout_s: float = 60) -> Iterator[Any]:
 
 
 def open_timeline(page: Any, url: str) -> float:
-    """Load the page and wait for the first drawn frame; its time in ms."""
+    """Load the page and wait for the first drawn frame; ms from ``render()`` to it."""
     page.goto(url)
     try:
         page.wait_for_function("window.ready === true")
