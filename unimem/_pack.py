@@ -141,9 +141,11 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
     n_ops = n_flows = n_mem = 0
     now = 0.0
     for r, (rec, label) in enumerate(zip(recordings, labels)):
-        ops = rec.ops[-window:] if window < len(rec.ops) else rec.ops
+        # ops before lanes: a live recorder appends an op's lane before the op itself
+        total = len(rec.ops)
+        ops = rec.ops[max(0, total - window):total]
         rows = {}
-        for lane in rec.lanes:
+        for lane in list(rec.lanes):
             rows[lane.id] = len(meta["lanes"])
             meta["lanes"].append({"recording": r, "lane": lane.id, "name": lane.name,
                                   "label": lane.label, "device": lane.device})
@@ -157,20 +159,20 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
         cols.add("flow_dst", "i4", [ids[f.dst] for f in flows])
         cols.add("flow_kind", "u1", [_flow_kind(f.kind) for f in flows])
         starts, ends = table[:, 0], table[:, 1]
-        t_min = float(starts.min()) if 0 < len(ops) < len(rec.ops) else -math.inf
+        t_min = float(starts.min()) if 0 < len(ops) < total else -math.inf
         mem = np.array([(m.t, m.active, m.cache, m.peak)
                         for m in _window_memory(rec, t_min, _MEMORY_PER_OP * window)],
                        dtype="f8").reshape(-1, 4)
         for k, name in enumerate(("t", "active", "cache", "peak")):
             cols.add(f"mem_{name}", "f8", mem[:, k])
-        now = float(np.nanmax([now, *starts[-1:], np.nanmax(ends, initial=now),
-                               *mem[-1:, 0]]))
+        now = max(now, float(starts.max(initial=now)), float(np.nanmax(ends, initial=now)),
+                  float(mem[:, 0].max(initial=now)))
         in_flight = int(np.isnan(ends).sum())
         meta["recordings"].append({
             "label": label, "title": rec.title, "mode": rec.mode,
             "placement": ", ".join(f"{k}={v}" for k, v in rec.placement.items()),
             "lines": fidelity_lines(rec), "starts": starts_label(ops) if ops else "",
-            "ops_total": len(rec.ops), "ops": [n_ops, len(ops)], "in_flight": in_flight,
+            "ops_total": total, "ops": [n_ops, len(ops)], "in_flight": in_flight,
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
         })
         n_ops, n_flows, n_mem = n_ops + len(ops), n_flows + len(flows), n_mem + len(mem)
