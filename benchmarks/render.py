@@ -13,7 +13,9 @@ No MLX work is timed here.
 Prints, per size: Python pack time, first render (render() call to first drawn
 frame, includes decoding; and from navigation start, page and payload loads
 included; median of --repeat page loads), a zoom step (wheel event to its drawn frame, median of
-5) and a hover (mousemove to tooltip, median of 5).
+5) and a hover (mousemove to tooltip, median of 5); then the Python cost of one
+``Timeline.refresh()`` of the default 20,000-op window (what a live watch pays
+per screen update).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def measure(n_ops: int, screenshot: Path | None, repeat: int) -> dict[str, float
     }
 
 
+def refresh_ms(n_ops: int, window: int, repeat: int = 5) -> float:
+    """Median cost of Timeline.refresh() (what a live watch pays per UI update)."""
+    timeline = Timeline(synthetic(n_ops), window=window)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        timeline.refresh()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -117,6 +130,8 @@ def main() -> None:
               f"zoom step {r['zoom ms']:.1f} ms (draw {r['zoom draw ms']:.1f} ms), "
               f"hover {r['hover ms']:.2f} ms ({r['hover hits']}/5 on a bar), "
               f"{r['bars drawn']} bars drawn")
+    print(f"refresh() of a 20000-op window on a 100000-op recording: "
+          f"{refresh_ms(100_000, 20_000):.0f} ms (median of 5; Python side, no browser)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ live watch re-packs many times a second while its recording keeps growing.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._recording import MemorySample, Op, Recording, fmt_time
+from ._recording import Op, Recording, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
@@ -160,9 +161,7 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
         cols.add("flow_kind", "u1", [_flow_kind(f.kind) for f in flows])
         starts, ends = table[:, 0], table[:, 1]
         t_min = float(starts.min()) if 0 < len(ops) < total else -math.inf
-        mem = np.array([(m.t, m.active, m.cache, m.peak)
-                        for m in _window_memory(rec, t_min, _MEMORY_PER_OP * window)],
-                       dtype="f8").reshape(-1, 4)
+        mem = _window_memory(rec, t_min, _MEMORY_PER_OP * window)
         for k, name in enumerate(("t", "active", "cache", "peak")):
             cols.add(f"mem_{name}", "f8", mem[:, k])
         now = max(now, float(starts.max(initial=now)), float(np.nanmax(ends, initial=now)),
@@ -181,20 +180,19 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
     return Packed(meta, payload, index)
 
 
-def _window_memory(rec: Recording, t_min: float, cap: int) -> list[MemorySample]:
-    """Samples from ``t_min`` on, sorted; read from the tail (samplers append nearly in
-    time order, from several threads, so a few stragglers past ``t_min`` are read too)."""
-    out: list[MemorySample] = []
-    late = 0
-    for m in reversed(rec.memory):
-        if m.t >= t_min:
-            out.append(m)
-        else:
-            late += 1
-        if late > _STRAGGLERS or len(out) >= cap:
-            break
-    out.sort(key=lambda m: m.t)
-    return out
+def _window_memory(rec: Recording, t_min: float, cap: int) -> np.ndarray:
+    """Samples from ``t_min`` on, sorted by time, as rows (t, active, cache, peak).
+
+    Samplers append in nearly increasing time from several threads, so a binary
+    search finds the start and a few stragglers before it are read too.
+    """
+    total = len(rec.memory)
+    tail = rec.memory[max(0, total - cap):total]
+    first = bisect_left(tail, t_min, key=lambda m: m.t) if t_min > -math.inf else 0
+    mem = [m for m in tail[max(0, first - _STRAGGLERS):] if m.t >= t_min]
+    mem.sort(key=lambda m: m.t)
+    flat = chain.from_iterable((m.t, m.active, m.cache, m.peak) for m in mem)
+    return np.fromiter(flat, dtype="f8", count=4 * len(mem)).reshape(len(mem), 4)
 
 
 def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Any]:
