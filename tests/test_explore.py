@@ -113,3 +113,14 @@ def test_bad_input_to_explore(fun, ab):
 
     with pytest.raises(KeyError, match="from the user's function"):
         um.explore(boom, a, d="cpu", repeat=1)
+
+
+@pytest.mark.skipif(not gpu_available(), reason="this MLX build has no GPU")
+def test_gpu_placements_where_mlx_has_a_gpu(fun, ab):
+    a, b = ab
+    e = um.explore(fun, a, b, d1=mx.gpu, d2="cpu", repeat=1, warmup=0)
+    assert "gpu" in e.controls["d1"].options and e.controls["d1"].value == "gpu"
+    lanes = {x["name"]: x["device"] for x in e.timeline._meta["lanes"]}
+    assert lanes["gpu"] == "gpu" and lanes["cpu"] == "cpu"
+    e.run(d1="cpu", d2="gpu")
+    assert [r[1] for r in rows(e)] == ["d1=gpu, d2=cpu", "d1=cpu, d2=gpu"]

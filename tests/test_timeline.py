@@ -214,3 +214,39 @@ def test_comparison_timeline_stacks_placements(fun, ab):
     assert [r["label"] for r in tl._meta["recordings"]] == ["one stream", "two streams"]
     assert [x["recording"] for x in tl._meta["lanes"]] == [0, 1, 1]
     assert tl._meta["n_ops"] == 1002
+
+
+def test_an_empty_recording_packs_and_says_so():
+    tl = Timeline(Recording("watch", {}, "watch", "measured: test"))
+    assert tl._meta["n_ops"] == 0 and tl._meta["lanes"] == []
+    assert repr(tl) == "Timeline: 0 lanes, 0 bars, 0 cross-stream flows"
+
+
+def test_refresh_while_a_recorder_appends():
+    """A live watch appends lanes, ops, flows and memory from other threads meanwhile."""
+    import threading
+
+    rec = Recording("live", {}, "watch", "measured: test")
+    tl = Timeline(rec, window=100)
+    done = threading.Event()
+
+    def record() -> None:
+        for i in range(3000):
+            if i % 500 == 0:
+                rec.lanes.append(Lane(len(rec.lanes), f"cpu:{len(rec.lanes)}", "cpu", i))
+            rec.ops.append(Op(i, len(rec.lanes) - 1, "Exp", i * 1e-6, i * 1e-6,
+                              None if i % 7 else (i + 1) * 1e-6, inputs=(i - 1,) if i else ()))
+            if i:
+                rec.flows.append(Flow(i - 1, i, "cross stream", 0))
+            rec.memory.append(MemorySample(i * 1e-6, i, 0, i))
+        done.set()
+
+    thread = threading.Thread(target=record)
+    thread.start()
+    while not done.is_set():
+        tl.refresh()
+        assert tl._meta["n_ops"] <= 100
+    thread.join()
+    tl.refresh()
+    assert list(columns(tl)["id"]) == list(range(2900, 3000))
+    assert tl._meta["recordings"][0]["ops_total"] == 3000

@@ -11,13 +11,15 @@ live watch re-packs many times a second while its recording keeps growing.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._recording import MemorySample, Op, Recording, fmt_time
+from ._recording import Op, Recording, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
@@ -121,14 +123,15 @@ _OP_COLUMNS = (("start", "f8"), ("end", "f8"), ("nbytes", "f8"), ("row", "i4"),
 
 def _op_table(ops: Sequence[Op], rows: dict[int, int], strings: _Strings) -> np.ndarray:
     """One row per op, one column per entry of ``_OP_COLUMNS`` (a single pass)."""
-    nan = math.nan
-    table = np.array(
-        [(op.start if op.start is not None else _fallback_start(op),
-          nan if op.end is None else op.end, op.nbytes, rows[op.lane], strings(op.name),
-          strings.info(op), op.id,
-          (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
-         for op in ops], dtype="f8")
-    return table.reshape(len(ops), len(_OP_COLUMNS))
+    nan, name, info = math.nan, strings, strings.info
+    flat = chain.from_iterable(
+        (op.start if op.start is not None else _fallback_start(op),
+         nan if op.end is None else op.end, op.nbytes, rows[op.lane], name(op.name), info(op),
+         op.id,
+         (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
+        for op in ops)
+    width = len(_OP_COLUMNS)
+    return np.fromiter(flat, dtype="f8", count=len(ops) * width).reshape(len(ops), width)
 
 
 def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) -> Packed:
@@ -139,9 +142,11 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
     n_ops = n_flows = n_mem = 0
     now = 0.0
     for r, (rec, label) in enumerate(zip(recordings, labels)):
-        ops = rec.ops[-window:] if window < len(rec.ops) else rec.ops
+        # ops before lanes: a live recorder appends an op's lane before the op itself
+        total = len(rec.ops)
+        ops = rec.ops[max(0, total - window):total]
         rows = {}
-        for lane in rec.lanes:
+        for lane in list(rec.lanes):
             rows[lane.id] = len(meta["lanes"])
             meta["lanes"].append({"recording": r, "lane": lane.id, "name": lane.name,
                                   "label": lane.label, "device": lane.device})
@@ -155,20 +160,18 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
         cols.add("flow_dst", "i4", [ids[f.dst] for f in flows])
         cols.add("flow_kind", "u1", [_flow_kind(f.kind) for f in flows])
         starts, ends = table[:, 0], table[:, 1]
-        t_min = float(starts.min()) if 0 < len(ops) < len(rec.ops) else -math.inf
-        mem = np.array([(m.t, m.active, m.cache, m.peak)
-                        for m in _window_memory(rec, t_min, _MEMORY_PER_OP * window)],
-                       dtype="f8").reshape(-1, 4)
+        t_min = float(starts.min()) if 0 < len(ops) < total else -math.inf
+        mem = _window_memory(rec, t_min, _MEMORY_PER_OP * window)
         for k, name in enumerate(("t", "active", "cache", "peak")):
             cols.add(f"mem_{name}", "f8", mem[:, k])
-        now = float(np.nanmax([now, *starts[-1:], np.nanmax(ends, initial=now),
-                               *mem[-1:, 0]]))
+        now = max(now, float(starts.max(initial=now)), float(np.nanmax(ends, initial=now)),
+                  float(mem[:, 0].max(initial=now)))
         in_flight = int(np.isnan(ends).sum())
         meta["recordings"].append({
             "label": label, "title": rec.title, "mode": rec.mode,
             "placement": ", ".join(f"{k}={v}" for k, v in rec.placement.items()),
             "lines": fidelity_lines(rec), "starts": starts_label(ops) if ops else "",
-            "ops_total": len(rec.ops), "ops": [n_ops, len(ops)], "in_flight": in_flight,
+            "ops_total": total, "ops": [n_ops, len(ops)], "in_flight": in_flight,
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
         })
         n_ops, n_flows, n_mem = n_ops + len(ops), n_flows + len(flows), n_mem + len(mem)
@@ -177,20 +180,19 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
     return Packed(meta, payload, index)
 
 
-def _window_memory(rec: Recording, t_min: float, cap: int) -> list[MemorySample]:
-    """Samples from ``t_min`` on, sorted; read from the tail (samplers append nearly in
-    time order, from several threads, so a few stragglers past ``t_min`` are read too)."""
-    out: list[MemorySample] = []
-    late = 0
-    for m in reversed(rec.memory):
-        if m.t >= t_min:
-            out.append(m)
-        else:
-            late += 1
-        if late > _STRAGGLERS or len(out) >= cap:
-            break
-    out.sort(key=lambda m: m.t)
-    return out
+def _window_memory(rec: Recording, t_min: float, cap: int) -> np.ndarray:
+    """Samples from ``t_min`` on, sorted by time, as rows (t, active, cache, peak).
+
+    Samplers append in nearly increasing time from several threads, so a binary
+    search finds the start and a few stragglers before it are read too.
+    """
+    total = len(rec.memory)
+    tail = rec.memory[max(0, total - cap):total]
+    first = bisect_left(tail, t_min, key=lambda m: m.t) if t_min > -math.inf else 0
+    mem = [m for m in tail[max(0, first - _STRAGGLERS):] if m.t >= t_min]
+    mem.sort(key=lambda m: m.t)
+    flat = chain.from_iterable((m.t, m.active, m.cache, m.peak) for m in mem)
+    return np.fromiter(flat, dtype="f8", count=4 * len(mem)).reshape(len(mem), 4)
 
 
 def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Any]:

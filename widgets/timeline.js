@@ -17,7 +17,7 @@ const CSS = `
 .unimem-timeline { font: 12px/1.3 system-ui, sans-serif; color: #222; position: relative; }
 .unimem-timeline-head { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 2px 0 4px; color: #444; }
 .unimem-timeline-head .sw { display: inline-block; width: 14px; height: 9px; margin-right: 4px; vertical-align: middle; }
-.unimem-timeline-stage { position: relative; overflow: hidden; }
+.unimem-timeline-stage { position: relative; }
 .unimem-timeline-canvas { position: absolute; top: 0; cursor: grab; }
 .unimem-timeline-overlay { position: absolute; top: 0; pointer-events: none; }
 .unimem-lane-label, .unimem-memory-label { position: absolute; left: 0; height: ${ROW_H}px; line-height: ${ROW_H}px;
@@ -330,7 +330,7 @@ function render({ model, el }) {
       p.moveTo(xb, yb); p.lineTo(xb - 6 * Math.cos(ang + 0.4), yb - 6 * Math.sin(ang + 0.4));
       drawn++;
     }
-    ctx.lineWidth = 1; ctx.globalAlpha = 0.8;
+    ctx.lineWidth = 1; ctx.globalAlpha = Math.max(0.15, Math.min(0.8, width / 4 / Math.max(1, drawn)));
     paths.forEach((p, k) => { ctx.strokeStyle = FLOW_COLORS[k]; ctx.stroke(p); });
     ctx.globalAlpha = 1;
     return drawn;
@@ -450,7 +450,8 @@ function render({ model, el }) {
     tooltip.style.display = "block";
     const left = Math.min(px + 12, LABEL_W + width - tooltip.offsetWidth - 4);
     tooltip.style.left = `${Math.max(0, left)}px`;
-    tooltip.style.top = `${py + 14}px`;
+    const below = py + 14, above = py - 8 - tooltip.offsetHeight; // stay inside the stage
+    tooltip.style.top = `${below + tooltip.offsetHeight > height && above >= 0 ? above : below}px`;
   }
 
   let drag = null;

@@ -10,6 +10,7 @@ benchmarks/render.py (timings) and tests/browser/test_timeline_static.py (smoke)
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -32,11 +33,11 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>unimem timeline harness</t
 <script type="module">
 import widget from "./timeline.js";
 const state = await (await fetch("state.json")).json();
-const payload = await (await fetch("payload.bin")).arrayBuffer();
+state._payload = new DataView(await (await fetch("payload.bin")).arrayBuffer());
 const handlers = {};
 const model = {
   saved: 0, sent: [],
-  get(k) { return k === "_payload" ? new DataView(payload) : state[k]; },
+  get(k) { return state[k]; },
   set(k, v) { state[k] = v; (handlers["change:" + k] || []).forEach((f) => f()); },
   on(ev, f) { (handlers[ev] = handlers[ev] || []).push(f); },
   off(ev, f) { handlers[ev] = (handlers[ev] || []).filter((g) => g !== f); },
@@ -53,6 +54,7 @@ await new Promise((resolve) => {
   poll();
 });
 window.firstRenderMs = performance.now() - t0;
+window.sinceNavigationMs = performance.now(); // page, module, state and payload loads included
 window.ready = true;
 </script>"""
 
@@ -76,6 +78,24 @@ HOVER_JS = """async ([fx, row]) => {
   return {ms: performance.now() - t0, shown: tip.style.display === "block", text: tip.textContent,
           hovered: window.model.get("hovered")};
 }"""
+
+
+# Run in the page: what a kernel-side refresh() sends (meta, payload, highlight at once).
+UPDATE_JS = """async ([meta, payloadBase64, highlight]) => {
+  const root = document.querySelector(".unimem-timeline"), before = root.dataset.draws;
+  const bytes = Uint8Array.from(atob(payloadBase64), (c) => c.charCodeAt(0));
+  window.model.set("_payload", new DataView(bytes.buffer));
+  window.model.set("_meta", meta);
+  window.model.set("_highlight", highlight);
+  await new Promise((res) => { const p = () => root.dataset.draws !== before ? res() : requestAnimationFrame(p); p(); });
+  return {lanes: +root.dataset.lanes, bars: +root.dataset.bars, flows: +root.dataset.flows};
+}"""
+
+
+def update_args(timeline: Any) -> list[Any]:
+    """UPDATE_JS's argument for ``timeline``'s current state."""
+    state, payload = widget_state(timeline)
+    return [state["_meta"], base64.b64encode(payload).decode(), state["_highlight"]]
 
 
 def widget_state(timeline: Any) -> tuple[dict[str, Any], bytes]:
@@ -130,7 +150,7 @@ def browser_page(timeout_s: float = 60) -> Iterator[Any]:
 
 
 def open_timeline(page: Any, url: str) -> float:
-    """Load the page and wait for the first drawn frame; its time in ms."""
+    """Load the page and wait for the first drawn frame; ms from ``render()`` to it."""
     page.goto(url)
     try:
         page.wait_for_function("window.ready === true")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve  # noqa: E402
+from _static_harness import (  # noqa: E402
+    HOVER_JS, UPDATE_JS, ZOOM_JS, browser_page, open_timeline, serve, update_args)
 
 from unimem import Timeline  # noqa: E402
 from unimem._recording import Flow, Lane, MemorySample, Op, Recording  # noqa: E402
@@ -60,4 +61,22 @@ def test_renders_lanes_bars_flows_and_interacts():
         page.locator(".unimem-timeline-canvas").dblclick()
         page.wait_for_function(
             "document.querySelector('.unimem-timeline').dataset.bars === '18'")
+        assert not page.unimem_errors
+
+
+def test_starts_empty_then_follows_refreshes():
+    """What a live watch does: a Timeline made before any op, refreshed as ops arrive."""
+    rec = Recording("live", {}, "watch", "measured: test")
+    tl = Timeline(rec, window=4)
+    with serve(tl) as url, browser_page() as page:
+        open_timeline(page, url)
+        root = page.locator(".unimem-timeline")
+        assert (root.get_attribute("data-lanes"), root.get_attribute("data-bars")) == ("0", "0")
+        full = recording("live", 6, in_flight=True)
+        rec.lanes[:], rec.ops[:], rec.flows[:], rec.memory[:] = (
+            full.lanes, full.ops, full.flows, full.memory)
+        tl.refresh()
+        drawn = page.evaluate(UPDATE_JS, update_args(tl))
+        assert drawn == {"lanes": 2, "bars": 4, "flows": 3}  # the window: ops 2..5
+        assert "showing last 4 of 6 ops" in page.locator(".unimem-recording-title").inner_text()
         assert not page.unimem_errors
