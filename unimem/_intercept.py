@@ -49,6 +49,7 @@ class OpCall:
     stream: StreamId
     inputs: tuple[mx.array, ...]
     outputs: tuple[mx.array, ...]
+    handle: mx.Stream | None = None  # the MLX stream itself, to queue more work on it
 
 
 Hook = Callable[[OpCall], None]
@@ -120,7 +121,7 @@ class Interceptor:
         self._state = _State()
         self._streams: dict[Any, StreamId] = {}
 
-    def _stream_of(self, spec: Any) -> StreamId:
+    def _stream_of(self, spec: Any) -> tuple[StreamId, mx.Stream]:
         if spec is None:
             spec = mx.default_stream(mx.default_device())
         elif not isinstance(spec, mx.Stream):
@@ -128,7 +129,7 @@ class Interceptor:
         sid = self._streams.get(spec)
         if sid is None:
             sid = self._streams[spec] = stream_id(spec)
-        return sid
+        return sid, spec
 
     def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
         state, owner, hook = self._state, self._owner, self.hook
@@ -136,7 +137,7 @@ class Interceptor:
         def observed(*args: Any, **kwargs: Any) -> Any:
             if state.depth or threading.get_ident() != owner:
                 return original(*args, **kwargs)
-            stream = self._stream_of(kwargs.get("stream"))
+            stream, handle = self._stream_of(kwargs.get("stream"))
             state.depth += 1
             try:
                 result = original(*args, **kwargs)
@@ -153,7 +154,7 @@ class Interceptor:
             state.depth += 1
             try:
                 hook(OpCall(display, stream, _arrays_in(args) + _arrays_in(kwargs.values()),
-                            outputs))
+                            outputs, handle))
             finally:
                 state.depth -= 1
             return result

@@ -1,9 +1,13 @@
 """Turn observed MLX calls into timed ops on a live Recording.
 
 MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
-with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` on
-its outputs and stamps the moment they complete: a measured end, late by the
-waiter's wake-up. Start times are derived afterwards from stream order and
+with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` and
+stamps the moment the op completes: a measured end, late by the waiter's
+wake-up. The waiter never touches the op's own outputs: waiting on an array
+resets its completion event while the user's thread may be reading it for the
+next op (a crash, seen here). It waits on a private marker instead, a
+``stop_gradient`` of the last output on the same stream (no kernel, shares the
+buffer), handed off in the same ``async_eval``. Start times are derived afterwards from stream order and
 dependencies. Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
@@ -43,10 +47,10 @@ class _Waiters:
 
     def __init__(self, recording: Recording, t0: float, sample_memory: bool) -> None:
         self._recording, self._t0, self._sample = recording, t0, sample_memory
-        self._queues: dict[int, queue.SimpleQueue[tuple[Op, list[mx.array]] | None]] = {}
+        self._queues: dict[int, queue.SimpleQueue[tuple[Op, mx.array] | None]] = {}
         self._threads: list[threading.Thread] = []
 
-    def submit(self, op: Op, arrays: list[mx.array]) -> None:
+    def submit(self, op: Op, marker: mx.array) -> None:
         q = self._queues.get(op.lane)
         if q is None:
             q = self._queues[op.lane] = queue.SimpleQueue()
@@ -54,17 +58,17 @@ class _Waiters:
                                  name=f"unimem-waiter-{op.lane}")
             t.start()
             self._threads.append(t)
-        q.put((op, arrays))
+        q.put((op, marker))
 
-    def _wait(self, q: queue.SimpleQueue[tuple[Op, list[mx.array]] | None]) -> None:
+    def _wait(self, q: queue.SimpleQueue[tuple[Op, mx.array] | None]) -> None:
         while (item := q.get()) is not None:
-            op, arrays = item
+            op, marker = item
             try:
-                mx.eval(arrays)
+                mx.eval(marker)
             except Exception as exc:  # the main thread sees the same error; record it
                 op.detail = f"failed: {exc}"
             op.end = perf_counter() - self._t0
-            del arrays, item
+            del marker, item
             if self._sample:
                 self._recording.memory.append(_sample(op.end))
 
@@ -187,7 +191,8 @@ class Recorder:
         lane = self.lane_for(calls[0].stream)
         name = _segment_name(calls)
         submit = self.now()
-        if not self._hand_off(outputs):
+        marker = self._hand_off(outputs, calls[-1].handle)
+        if marker is None:
             self.untimed_calls += len(calls)
             return
         op = self._new_op(lane, name, submit, producers, outputs, count=len(calls))
@@ -200,22 +205,27 @@ class Recorder:
             op.dispatched = self.now()
             if self._sample:
                 self.recording.memory.append(_sample(op.dispatched))
-            self._waiters.submit(op, outputs)
+            self._waiters.submit(op, marker)
 
-    def _hand_off(self, arrays: list[mx.array]) -> bool:
-        """async_eval, or False when the arrays are tracers inside grad/vmap/compile."""
+    def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
+        """async_eval the arrays plus a marker for the waiter to wait on.
+
+        None when the arrays are tracers inside grad/vmap/compile.
+        """
+        marker = mx.stop_gradient(arrays[-1], stream=stream)
         try:
-            mx.async_eval(arrays)
+            mx.async_eval(*arrays, marker)
         except ValueError as exc:
             if _IN_TRANSFORM in str(exc):
-                return False
+                return None
             raise
-        return True
+        return marker
 
     def untracked(self, arrays: list[mx.array]) -> int | None:
         """Time arrays made where unimem cannot see (C++ transforms, bound names)."""
         submit = self.now()
-        if not self._hand_off(arrays):
+        marker = self._hand_off(arrays, None)  # stream unknown: the marker uses the default
+        if marker is None:
             return None
         lane = self.lane_for(None)
         op = self._new_op(lane, f"untracked ×{len(arrays)}", submit, set(), arrays,
@@ -226,7 +236,7 @@ class Recorder:
             mx.eval(arrays)
             op.start, op.end, op.start_measured = submit, self.now(), True
         else:
-            self._waiters.submit(op, arrays)
+            self._waiters.submit(op, marker)
         return op.id
 
     def finish(self, outputs: Sequence[mx.array]) -> None:
