@@ -128,3 +128,17 @@ def test_max_rows_shows_and_probes_only_the_latest_entries():
     assert "x0" not in repr(view).split("older entries")[1]
     with pytest.raises(ValueError, match="max_rows"):
         MemoryView(max_rows=0)
+
+
+def test_outputs_of_ops_still_running_are_not_probed():
+    rec = _recording()
+    rec.ops[1].end = None  # exp is still in flight
+    reg = Registry(rec)
+    x, y = mx.ones((1024,)), mx.zeros((1024,))
+    mx.eval(x, y)
+    reg.observe(0, [x])
+    reg.observe(1, [y])
+    view = MemoryView(rec, reg, probe=True)
+    done, running = view.rows
+    assert done["pages"] >= 1
+    assert running["pages"] == 0 and running["residency"] == "not probed: allocated (in flight)"

@@ -144,7 +144,7 @@ class MemoryView(anywidget.AnyWidget):
             res = self._residency.get(e.name)
             part = strip(res) if res is not None else np.zeros((0, len(CLASSES)), np.uint8)
             parts.append(part)
-            rows.append(self._row(e, res, offset, len(part)))
+            rows.append(self._row(e, res, offset, len(part), self.probe))
             offset += len(part)
         with self.hold_sync():
             self.counters = data.tobytes()
@@ -163,18 +163,25 @@ class MemoryView(anywidget.AnyWidget):
         return self._converted
 
     def _probe_all(self) -> dict[str, Residency]:
+        """Probe live arrays that are done, never waiting for one still in flight.
+
+        An op output whose end the recording has not seen is skipped: taking its
+        address would wait for it (from watch's thread, on an array the main thread
+        is using). Arrays tracked by hand have no producer and are probed.
+        """
         if not self.probe or self.registry is None:
             return {}
         named = []
         for e in self._entries:
-            if e.alive and e.state in (ALLOCATED, EVALUATED):
+            if e.alive and (e.state == EVALUATED or (e.state == ALLOCATED and e.producer is None)):
                 arr = self.registry.get(e.name)
                 if arr is not None:
                     named.append((e.name, arr))
         return {r.name: r for r in residencies(named)}  # one kernel call for all
 
     @staticmethod
-    def _row(e: Entry, res: Residency | None, offset: int, buckets: int) -> dict[str, Any]:
+    def _row(e: Entry, res: Residency | None, offset: int, buckets: int,
+             probe: bool) -> dict[str, Any]:
         return {
             "name": e.name, "shape": "×".join(map(str, e.shape)) or "scalar", "dtype": e.dtype,
             "bytes": fmt_bytes(e.nbytes),
@@ -183,7 +190,7 @@ class MemoryView(anywidget.AnyWidget):
             "producer": -1 if e.producer is None else e.producer,
             "pages": len(res.pages) if res is not None else 0,
             "offset": offset, "buckets": buckets,
-            "residency": _residency_text(res),
+            "residency": _residency_text(res, e if probe else None),
         }
 
     def _on_highlight(self, change: dict[str, Any]) -> None:
@@ -230,9 +237,13 @@ class MemoryView(anywidget.AnyWidget):
         return "\n".join(self.lines())
 
 
-def _residency_text(res: Residency | None) -> str:
+def _residency_text(res: Residency | None, entry: Entry | None = None) -> str:
+    """One line for a row; ``entry`` says why a probed view skipped an array."""
     if res is None:
-        return "not probed"
+        if entry is None or not entry.alive:
+            return "not probed"
+        return f"not probed: {entry.state}" + (" (in flight)" if entry.producer is not None
+                                               and entry.state == ALLOCATED else "")
     if res.backend == "metal":
         return f"{len(res.pages)} pages, one shared copy (unified memory)"
     if not res.probed:
