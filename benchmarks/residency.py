@@ -6,7 +6,10 @@
 2. Sampler: one computation (a chain of element-wise ops and a matmul, about
    ``--work-ms`` long) run with and without ``MemorySampler`` at ``--hz``,
    interleaved (A B B A ...) so drift hits both; prints the median of each and
-   their ratio. Target: <= 1.02× at 50 Hz.
+   their ratio (target: <= 1.02× at 50 Hz), and the CPU cost of one sample, a
+   figure that does not depend on how busy the machine is.
+3. MemoryView.refresh (what um.watch calls live): median time with ``--arrays``
+   registered 1 MiB arrays (all probed) and 10,000 memory samples.
 
 Run from the repo root:  PYTHONPATH=. python3 benchmarks/residency.py [--mb 256]
 """
@@ -20,8 +23,8 @@ from time import perf_counter
 import mlx.core as mx
 
 import unimem as um
-from unimem._recording import Recording, fmt_bytes, fmt_time
-from unimem._sampler import MemorySampler
+from unimem._recording import MemorySample, Recording, fmt_bytes, fmt_time
+from unimem._sampler import MemorySampler, sample_now
 
 
 def probe_throughput(mb: int, repeat: int) -> None:
@@ -82,11 +85,33 @@ def sampler_overhead(hz: float, work_ms: float, pairs: int) -> None:
             (sampled if with_sampler else plain).append(dt)
             samples += len(rec.memory)
     a, b = statistics.median(plain), statistics.median(sampled)
+    t = perf_counter()
+    for _ in range(10_000):
+        sample_now(0.0)
+    per_sample = (perf_counter() - t) / 10_000
     print(f"sampler at {hz:g} Hz on a {n}×{n} matmul/tanh/exp chain of {steps} steps, "
           f"{pairs} interleaved pairs")
     print(f"  without: median {fmt_time(a)}   with: median {fmt_time(b)}   "
           f"({samples // pairs} samples per sampled run)")
     print(f"  overhead ratio: {b / a:.3f}× (target <= 1.02×)")
+    print(f"  one sample costs {fmt_time(per_sample)} of CPU: at {hz:g} Hz "
+          f"{100 * per_sample * hz:.3f}% of one core (load-independent bound on the cost)")
+
+
+def refresh_cost(arrays: int, repeat: int) -> None:
+    rec = Recording("bench", {}, "watch", "refresh benchmark")
+    rec.memory += [MemorySample(i * 0.02, i, i, i) for i in range(10_000)]
+    xs = [mx.random.uniform(shape=(2**18,)) for _ in range(arrays)]
+    mx.eval(xs)
+    reg = um.track(*xs)
+    view = um.MemoryView(rec, reg, probe=True, max_rows=arrays)
+    times = []
+    for _ in range(repeat):
+        t = perf_counter()
+        view.refresh()
+        times.append(perf_counter() - t)
+    print(f"MemoryView.refresh with {arrays} arrays of 1 MiB probed and 10,000 samples: "
+          f"median {fmt_time(statistics.median(times))} over {repeat} refreshes")
 
 
 def main() -> None:
@@ -96,10 +121,12 @@ def main() -> None:
     ap.add_argument("--hz", type=float, default=50.0)
     ap.add_argument("--work-ms", type=float, default=300.0)
     ap.add_argument("--pairs", type=int, default=10)
+    ap.add_argument("--arrays", type=int, default=200)
     args = ap.parse_args()
     print(um.platform().summary)
     probe_throughput(args.mb, args.repeat)
     sampler_overhead(args.hz, args.work_ms, args.pairs)
+    refresh_cost(args.arrays, args.repeat)
 
 
 if __name__ == "__main__":

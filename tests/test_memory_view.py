@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import unimem as um
-from unimem._memory_view import CLASSES, MemoryView, downsample, strip
+from unimem._memory_view import CLASSES, MemoryView, columns, downsample, strip
 from unimem._recording import Lane, MemorySample, Op, Recording
 from unimem._registry import Registry
 from unimem._residency import NOT_ON_HOST, Residency
@@ -84,7 +84,7 @@ def test_refresh_sees_new_samples_and_freed_arrays():
 def test_downsample_keeps_spikes():
     samples = [MemorySample(float(i), 10, 0, 10) for i in range(10_000)]
     samples[5_001] = MemorySample(5001.0, 999, 0, 999)
-    data = downsample(samples, max_points=100)
+    data = downsample(columns(samples), max_points=100)
     assert data.shape == (4, 100) and data[1].max() == 999 and data[0][0] == 0.0
 
 
@@ -114,3 +114,31 @@ def test_bad_input():
         MemoryView(recording="rec")
     with pytest.raises(TypeError, match="Registry"):
         MemoryView(registry=[mx.ones((1,))])
+
+
+def test_max_rows_shows_and_probes_only_the_latest_entries():
+    reg = Registry()
+    arrays = [mx.full((1024,), float(i)) for i in range(5)]
+    mx.eval(arrays)
+    for i, a in enumerate(arrays):
+        reg.add(f"x{i}", a)
+    view = MemoryView(None, reg, max_rows=2, probe=True)
+    assert [r["name"] for r in view.rows] == ["x3", "x4"]
+    assert "3 older entries not shown (max_rows=2)" in repr(view)
+    assert "x0" not in repr(view).split("older entries")[1]
+    with pytest.raises(ValueError, match="max_rows"):
+        MemoryView(max_rows=0)
+
+
+def test_outputs_of_ops_still_running_are_not_probed():
+    rec = _recording()
+    rec.ops[1].end = None  # exp is still in flight
+    reg = Registry(rec)
+    x, y = mx.ones((1024,)), mx.zeros((1024,))
+    mx.eval(x, y)
+    reg.observe(0, [x])
+    reg.observe(1, [y])
+    view = MemoryView(rec, reg, probe=True)
+    done, running = view.rows
+    assert done["pages"] >= 1
+    assert running["pages"] == 0 and running["residency"] == "not probed: allocated (in flight)"

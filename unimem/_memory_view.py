@@ -19,7 +19,7 @@ import traitlets
 from ._assets import asset
 from ._recording import MemorySample, Recording, fmt_bytes, fmt_time
 from ._registry import ALLOCATED, EVALUATED, Entry, Registry
-from ._residency import NOT_ON_HOST, NOT_PROBED, Residency, residency
+from ._residency import NOT_ON_HOST, NOT_PROBED, Residency, residencies
 
 COUNTERS = {
     "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
@@ -35,15 +35,19 @@ STRIP_BUCKETS = 512
 MAX_POINTS = 2000
 
 
-def downsample(samples: list[MemorySample], max_points: int = MAX_POINTS) -> np.ndarray:
-    """(4, n) float64: t, active, cache, peak; at most ``max_points`` columns.
+def columns(samples: list[MemorySample]) -> np.ndarray:
+    """(4, n) float64 rows: t, active, cache, peak."""
+    if not samples:
+        return np.zeros((4, 0))
+    return np.array([(s.t, s.active, s.cache, s.peak) for s in samples], dtype=np.float64).T
+
+
+def downsample(data: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
+    """At most ``max_points`` columns of ``columns()`` output.
 
     Each column is one interval: its start time and the *maximum* of each counter
     in it, so a spike is never averaged away.
     """
-    if not samples:
-        return np.zeros((4, 0))
-    data = np.array([(s.t, s.active, s.cache, s.peak) for s in samples], dtype=np.float64).T
     n = data.shape[1]
     if n <= max_points:
         return data
@@ -74,21 +78,21 @@ def strip(res: Residency, buckets: int = STRIP_BUCKETS) -> np.ndarray:
     n = len(cls)
     if n == 0:
         return np.zeros((0, len(CLASSES)), dtype=np.uint8)
-    k = min(n, buckets)
-    starts = (np.arange(k, dtype=np.int64) * n) // k
-    onehot = np.zeros((n, len(CLASSES)), dtype=np.float64)
-    onehot[np.arange(n), cls] = 1.0
-    sums = np.add.reduceat(onehot, starts, axis=0)
-    sizes = np.diff(np.append(starts, n))[:, None]
-    return np.rint(255 * sums / sizes).astype(np.uint8)
+    k, c = min(n, buckets), len(CLASSES)
+    bucket = (np.arange(n, dtype=np.int64) * k) // n  # page i falls in bucket i*k//n
+    counts = np.bincount(bucket * c + cls, minlength=k * c).reshape(k, c)
+    sizes = np.bincount(bucket, minlength=k)[:, None]
+    return np.rint(255 * counts / sizes).astype(np.uint8)
 
 
 class MemoryView(anywidget.AnyWidget):
     """Active, cache and peak memory over time, the registry, and per-array residency.
 
     ``probe`` (default: on, except on CUDA, where taking an array's address moves a
-    GPU output into managed memory) controls the residency strips. ``highlight_op``
-    (link it to ``Timeline.hovered``) highlights the arrays that op produced or read.
+    GPU output into managed memory) controls the residency strips. ``max_rows``
+    keeps live refreshes cheap: only the most recent entries are shown and probed.
+    ``highlight_op`` (link it to ``Timeline.hovered``) highlights the arrays that op
+    produced or read.
     """
 
     _esm = asset("memory.js")
@@ -103,17 +107,21 @@ class MemoryView(anywidget.AnyWidget):
     highlight_rows = traitlets.List(traitlets.Int()).tag(sync=True)
 
     def __init__(self, recording: Recording | None = None, registry: Registry | None = None,
-                 *, probe: bool | None = None, **kwargs: Any) -> None:
+                 *, probe: bool | None = None, max_rows: int = 200, **kwargs: Any) -> None:
         if recording is not None and not isinstance(recording, Recording):
             raise TypeError(f"recording must be a unimem Recording, got "
                             f"{type(recording).__name__}")
         if registry is not None and not isinstance(registry, Registry):
             raise TypeError(f"registry must be a unimem Registry (um.track(...)), got "
                             f"{type(registry).__name__}")
+        if not isinstance(max_rows, int) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive int, got {max_rows!r}")
         super().__init__(**kwargs)
         from ._platform import platform
 
-        self.recording, self.registry = recording, registry
+        self.recording, self.registry, self.max_rows = recording, registry, max_rows
+        self._hidden = 0
+        self._converted = np.zeros((4, 0))
         self.backend = platform().backend
         self.probe = self.backend != "cuda" if probe is None else bool(probe)
         self._entries: list[Entry] = []
@@ -126,15 +134,17 @@ class MemoryView(anywidget.AnyWidget):
         """Re-read the recording's samples and the registry; re-probe live arrays."""
         samples = list(self.recording.memory) if self.recording is not None else []
         self._samples = samples
-        data = downsample(samples)
-        self._entries = self.registry.entries() if self.registry is not None else []
+        data = downsample(self._columns(samples))
+        entries = self.registry.entries() if self.registry is not None else []
+        self._hidden = max(0, len(entries) - self.max_rows)
+        self._entries = entries[self._hidden:]
         self._residency = self._probe_all()
         rows, parts, offset = [], [], 0
         for e in self._entries:
             res = self._residency.get(e.name)
             part = strip(res) if res is not None else np.zeros((0, len(CLASSES)), np.uint8)
             parts.append(part)
-            rows.append(self._row(e, res, offset, len(part)))
+            rows.append(self._row(e, res, offset, len(part), self.probe))
             offset += len(part)
         with self.hold_sync():
             self.counters = data.tobytes()
@@ -143,19 +153,35 @@ class MemoryView(anywidget.AnyWidget):
             self.strips = np.concatenate(parts).tobytes() if parts else b""
             self.highlight_rows = self._highlighted(self.highlight_op)
 
+    def _columns(self, samples: list[MemorySample]) -> np.ndarray:
+        """Samples as columns, converting only those added since the last refresh."""
+        done = self._converted.shape[1]
+        if len(samples) < done:  # the recording was replaced or cleared
+            done, self._converted = 0, np.zeros((4, 0))
+        if len(samples) > done:
+            self._converted = np.concatenate([self._converted, columns(samples[done:])], axis=1)
+        return self._converted
+
     def _probe_all(self) -> dict[str, Residency]:
+        """Probe live arrays that are done, never waiting for one still in flight.
+
+        An op output whose end the recording has not seen is skipped: taking its
+        address would wait for it (from watch's thread, on an array the main thread
+        is using). Arrays tracked by hand have no producer and are probed.
+        """
         if not self.probe or self.registry is None:
             return {}
-        out = {}
+        named = []
         for e in self._entries:
-            if e.alive and e.state in (ALLOCATED, EVALUATED):
+            if e.alive and (e.state == EVALUATED or (e.state == ALLOCATED and e.producer is None)):
                 arr = self.registry.get(e.name)
                 if arr is not None:
-                    out[e.name] = residency(arr, name=e.name)
-        return out
+                    named.append((e.name, arr))
+        return {r.name: r for r in residencies(named)}  # one kernel call for all
 
     @staticmethod
-    def _row(e: Entry, res: Residency | None, offset: int, buckets: int) -> dict[str, Any]:
+    def _row(e: Entry, res: Residency | None, offset: int, buckets: int,
+             probe: bool) -> dict[str, Any]:
         return {
             "name": e.name, "shape": "×".join(map(str, e.shape)) or "scalar", "dtype": e.dtype,
             "bytes": fmt_bytes(e.nbytes),
@@ -164,7 +190,7 @@ class MemoryView(anywidget.AnyWidget):
             "producer": -1 if e.producer is None else e.producer,
             "pages": len(res.pages) if res is not None else 0,
             "offset": offset, "buckets": buckets,
-            "residency": _residency_text(res),
+            "residency": _residency_text(res, e if probe else None),
         }
 
     def _on_highlight(self, change: dict[str, Any]) -> None:
@@ -185,8 +211,11 @@ class MemoryView(anywidget.AnyWidget):
         samples = self._samples
         span = fmt_time(samples[-1].t - samples[0].t) if len(samples) > 1 else fmt_time(0.0)
         alive = sum(e.alive for e in self._entries)
+        shown = f"{len(self._entries)} arrays ({alive} alive)"
+        if self._hidden:
+            shown += f", {self._hidden} older entries not shown (max_rows={self.max_rows})"
         out = [f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
-               f"{len(self._entries)} arrays ({alive} alive)"]
+               f"{shown}"]
         for key, words in COUNTERS.items():
             if samples:
                 last, top = getattr(samples[-1], key), max(getattr(s, key) for s in samples)
@@ -195,7 +224,8 @@ class MemoryView(anywidget.AnyWidget):
                 figs = "no samples"
             out.append(f"  {key:<6} {figs}: {words}")
         if self.registry is not None:
-            out += ["  " + line for line in self.registry.lines()[1:]]
+            rows = self.registry.lines()[1:]
+            out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
         for name, res in self._residency.items():
             out.append(f"  residency {name}: {_residency_text(res)}")
         if not self.probe:
@@ -207,9 +237,13 @@ class MemoryView(anywidget.AnyWidget):
         return "\n".join(self.lines())
 
 
-def _residency_text(res: Residency | None) -> str:
+def _residency_text(res: Residency | None, entry: Entry | None = None) -> str:
+    """One line for a row; ``entry`` says why a probed view skipped an array."""
     if res is None:
-        return "not probed"
+        if entry is None or not entry.alive:
+            return "not probed"
+        return f"not probed: {entry.state}" + (" (in flight)" if entry.producer is not None
+                                               and entry.state == ALLOCATED else "")
     if res.backend == "metal":
         return f"{len(res.pages)} pages, one shared copy (unified memory)"
     if not res.probed:

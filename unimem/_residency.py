@@ -181,26 +181,32 @@ _SYSCALL, _NUMBER, _WHY_NOT = _syscall()
 PAGE_SIZE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
 
 
-def query_pages(lo: int, hi: int, page_size: int = PAGE_SIZE,
-                chunk: int = 1 << 16) -> tuple[np.ndarray, float, str]:
-    """Codes for the pages covering addresses [lo, hi): (codes, seconds, error text).
+def page_addresses(lo: int, hi: int, page_size: int = PAGE_SIZE) -> np.ndarray:
+    """Start address of every page covering bytes [lo, hi) (uint64; empty when hi <= lo)."""
+    if hi <= lo:
+        return np.zeros(0, dtype=np.uint64)
+    first = lo - lo % page_size
+    n = -(-(hi - first) // page_size)
+    return np.uint64(first) + np.arange(n, dtype=np.uint64) * np.uint64(page_size)
+
+
+def query(addrs: np.ndarray, chunk: int = 1 << 18) -> tuple[np.ndarray, float, str]:
+    """A code per page address: (codes, seconds in the kernel, error text or "").
 
     Query mode only (``nodes`` is NULL): the kernel reports and moves nothing.
     """
-    first = lo - lo % page_size
-    n = max(0, -(-(hi - first) // page_size)) if hi > lo else 0
+    n = len(addrs)
     codes = np.full(n, NOT_PROBED, dtype=np.int32)
     if _SYSCALL is None:
         return codes, 0.0, _WHY_NOT
+    addrs = np.ascontiguousarray(addrs, dtype=np.uint64)
     seconds = 0.0
     for s in range(0, n, chunk):
         k = min(chunk, n - s)
-        addrs = first + (np.arange(s, s + k, dtype=np.uint64) * np.uint64(page_size))
-        status = codes[s:s + k]
         t = perf_counter()
         rc = _SYSCALL(ctypes.c_long(_NUMBER), ctypes.c_int(0), ctypes.c_ulong(k),
-                      addrs.ctypes.data_as(ctypes.c_void_p), None,
-                      status.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(0))
+                      ctypes.c_void_p(addrs.ctypes.data + 8 * s), None,
+                      ctypes.c_void_p(codes.ctypes.data + 4 * s), ctypes.c_int(0))
         seconds += perf_counter() - t
         if rc < 0:
             err = ctypes.get_errno()
@@ -208,6 +214,11 @@ def query_pages(lo: int, hi: int, page_size: int = PAGE_SIZE,
             return codes, seconds, (f"move_pages(2) failed: {errno.errorcode.get(err, err)} "
                                     f"({os.strerror(err)}); the kernel may lack NUMA support")
     return codes, seconds, ""
+
+
+def query_pages(lo: int, hi: int) -> tuple[np.ndarray, float, str]:
+    """Codes for the pages covering addresses [lo, hi); see :func:`query`."""
+    return query(page_addresses(lo, hi))
 
 
 # -- from an MLX array to an address range --------------------------------------
@@ -256,15 +267,30 @@ def residency(arr: mx.array, *, name: str = "") -> Residency:
     Raises TypeError for a non-array and ValueError for an array not yet evaluated.
     On a platform without ``move_pages`` the result says so (``probed`` False).
     """
-    check_evaluated(arr)
-    p = platform()
-    shape, dtype = tuple(arr.shape), str(arr.dtype).removeprefix("mlx.core.")
-    view = np_view(arr)  # held while probing so the addresses stay valid
-    codes, seconds, why = query_pages(*host_span(view))
-    del view
-    probed = not why
-    res = Residency(shape, dtype, int(arr.nbytes), PAGE_SIZE, codes, p.backend, probed,
-                    seconds, why, name)
-    if p.backend == "metal" and not probed:
-        res.message = "macOS has no move_pages(2); on Apple silicon there is one shared copy"
-    return res
+    return residencies([(name, arr)])[0]
+
+
+def residencies(named: list[tuple[str, mx.array]]) -> list[Residency]:
+    """Residency of several arrays with one kernel call (what live views use).
+
+    Each result's ``seconds`` is its share of the call, by page count.
+    """
+    for _, arr in named:
+        check_evaluated(arr)
+    backend = platform().backend
+    views = [np_view(arr) for _, arr in named]  # held while probing: addresses stay valid
+    spans = [page_addresses(*host_span(v)) for v in views]
+    codes, seconds, why = query(np.concatenate(spans) if spans else np.zeros(0, np.uint64))
+    del views
+    total = max(1, len(codes))
+    out, at = [], 0
+    for (name, arr), addrs in zip(named, spans):
+        n = len(addrs)
+        res = Residency(tuple(arr.shape), str(arr.dtype).removeprefix("mlx.core."),
+                        int(arr.nbytes), PAGE_SIZE, codes[at:at + n], backend, not why,
+                        seconds * n / total, why, name)
+        if backend == "metal" and why:
+            res.message = "macOS has no move_pages(2); on Apple silicon there is one shared copy"
+        out.append(res)
+        at += n
+    return out
