@@ -7,6 +7,8 @@
     p.to_chrome_trace("fun.json")                  # open in Perfetto
     um.compare(fun, a, b, placements={...})        # placements side by side
     um.explore(fun, a, b, d1=mx.gpu, d2=mx.cpu)    # the interactive widget
+    with um.watch() as w: train()                  # any MLX code, live
+    um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
 """
 
 from ._analysis import critical_path, diff, waits
@@ -18,6 +20,7 @@ from ._measure import profile
 from ._platform import about, platform
 from ._recording import Recording
 from ._streams import GPUUnavailableError, Placement
+from ._watch import Watch, watch
 
 __all__ = [
     "Comparison",
@@ -26,6 +29,7 @@ __all__ = [
     "NoArraysError",
     "Placement",
     "Recording",
+    "Watch",
     "about",
     "compare",
     "critical_path",
@@ -34,5 +38,6 @@ __all__ = [
     "profile",
     "trace",
     "waits",
+    "watch",
 ]
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ import queue
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -109,6 +109,8 @@ class Recorder:
         self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
         self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
         self._oldest: float | None = None  # perf_counter of the oldest pending call
+        # called with each op handed off and its outputs (watch feeds a Registry)
+        self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
 
     def now(self) -> float:
         return perf_counter() - self.t0
@@ -272,6 +274,8 @@ class Recorder:
             if self._sample:
                 self.recording.memory.append(_sample(op.dispatched))
             self._waiters.submit(op, marker)
+        if self.on_op is not None:
+            self.on_op(op, outputs)
 
     def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
         """async_eval the arrays plus a marker for the waiter to wait on.
@@ -280,7 +284,7 @@ class Recorder:
         """
         marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
-            mx.async_eval(*arrays, marker)
+            _unobserved(mx.async_eval)(*arrays, marker)
         except ValueError as exc:
             if _IN_TRANSFORM in str(exc):
                 return None
