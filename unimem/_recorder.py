@@ -7,15 +7,15 @@ wake-up. The waiter never touches the op's own outputs: waiting on an array
 resets its completion event while the user's thread may be reading it for the
 next op (a crash, seen here). It waits on a private marker instead, a
 ``stop_gradient`` of the last output on the same stream (no kernel, shares the
-buffer), handed off in the same ``async_eval``. Start times are derived afterwards from stream order and
-dependencies. Modes (the docs say what each distorts):
+buffer), handed off in the same ``async_eval``. Start times are derived
+afterwards from stream order and dependencies. Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
-* ``segment`` (the default): calls pile up per stream and are handed off
-  together when the stream has ``segment_size`` of them, when another stream
-  reads one of them (so producers always go first), at the end, and (live, for
-  ``watch``) when the oldest has waited ``segment_budget`` seconds; close to a
-  plain run, coarser bars.
+* ``segment`` (the default): calls pile up per stream; all pending segments
+  are handed off when one reaches ``segment_size`` calls, a stream's segment
+  goes first when another stream reads it, all go at the end and (live, for
+  ``watch``) when the oldest has waited ``segment_budget`` seconds. Close to a
+  plain run; coarser bars.
 * ``exclusive``: ``mx.eval`` after every call; start and end both measured, but
   streams never overlap: each op's own cost, the input to placement models.
 """
@@ -207,8 +207,8 @@ class Recorder:
         calls.append(call)
         for o in call.outputs:
             pending_out[id(o)] = call.stream
-        if len(calls) >= self.segment_size:
-            self._flush_stream(call.stream)
+        if len(calls) >= self.segment_size:  # a full segment takes every pending one along,
+            self.flush()  # so a lone call on a quiet stream is not held back to the end
         elif self.segment_budget is not None:
             now = perf_counter()
             if self._oldest is None:
