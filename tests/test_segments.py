@@ -33,6 +33,7 @@ def test_a_reader_on_another_stream_cuts_the_producer_segment_first():
     p = um.profile(_alternating, x, s1="cpu", s2="cpu:1", repeat=1, trace=False)
     assert all(op.count == 1 for op in p.ops)  # every op reads the other stream
     assert len(p.flows) == 19 and all(f.kind == "cross stream" for f in p.flows)
+    # a reader's end bounds its producer's (waiter stamps are late by their wake-up)
     assert all(p.ops[f.src].end <= p.ops[f.dst].end for f in p.flows)
 
 
@@ -50,3 +51,33 @@ def test_summary_says_what_was_measured_and_what_derived(fun, ab):
     text = repr(um.profile(fun, *ab, d1="cpu", d2="cpu", repeat=1, trace=False,
                            mode="exclusive"))
     assert "starts measured for 501" in text and "derived" not in text.split("times:")[1]
+
+
+def test_segments_let_mlx_donate_buffers_like_a_plain_run():
+    def chain(x, s):
+        for _ in range(30):
+            x = mx.sin(x, stream=s)
+        return x
+
+    x = mx.random.uniform(shape=(1 << 20,))  # 4 MiB
+    mx.eval(x)
+    p = um.profile(chain, x, s="cpu", repeat=1, trace=False)
+    base = min(s.active for s in p.memory)
+    assert max(s.peak for s in p.memory) - base <= 8 << 20  # not 30 × 4 MiB
+    op = um.profile(chain, x, s="cpu", repeat=1, trace=False, mode="op")
+    assert max(s.peak for s in op.memory) - base >= 60 << 20  # the distortion op mode has
+
+
+def test_late_waiter_stamps_are_tightened_by_readers():
+    from unimem._recorder import derive_starts
+    from unimem._recording import Lane, Op, Recording
+
+    rec = Recording("t", {}, "segment", "by hand")
+    rec.lanes = [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
+    # producer stamped at 5 by a slow waiter, its reader on another lane at 3,
+    # the next op on the producer's lane at 4
+    rec.ops = [Op(0, 0, "p", 0.0, end=5.0), Op(1, 1, "r", 0.0, end=3.0, inputs=(0,)),
+               Op(2, 0, "q", 0.0, end=4.0)]
+    derive_starts(rec)
+    assert rec.ops[0].end == 3.0  # cannot have ended after its reader
+    assert rec.ops[1].start == 3.0 and rec.ops[2].start == 3.0

@@ -244,28 +244,35 @@ class Recorder:
         self._oldest = None
 
     def _run(self, calls: list[OpCall]) -> None:
+        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``."""
         producers, unknown = self._inputs_of(calls)
-        outputs = [o for c in calls for o in c.outputs]
         if unknown:
             src = self.untracked(unknown)
             if src is None:
                 self.untimed_calls += len(calls)
+                calls.clear()
                 return
             producers.add(src)
         lane = self.lane_for(calls[0].stream)
-        name = _segment_name(calls)
+        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        outputs = [o for c in calls for o in c.outputs]
+        read_here = {id(a) for c in calls for a in c.inputs}
+        sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
-        marker = self._hand_off(outputs, calls[-1].handle)
-        if marker is None:
-            if len(calls) > 1:  # a segment mixing traced and real calls: split it
-                for c in calls:
-                    self._run([c])
-                return
-            self.untimed_calls += len(calls)
+        op = self._new_op(lane, name, submit, producers, outputs, count=count)
+        refs = [weakref.ref(o) for o in outputs] if self.on_op is not None else []
+        # Drop every reference to the intermediates before MLX runs them: an array
+        # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
+        # for a 30-op chain on 4 MiB, research note section 3).
+        calls.clear()
+        del outputs
+        marker = self._hand_off(sinks, handle)
+        if marker is None:  # tracers inside grad/vmap/compile: nothing ran, nothing to time
+            self._retract(op)
+            self.untimed_calls += count
             return
-        op = self._new_op(lane, name, submit, producers, outputs, count=len(calls))
         if self.mode == "exclusive":
-            mx.eval(outputs)
+            mx.eval(sinks)
             op.start, op.end, op.start_measured = submit, self.now(), True
             if self._sample:
                 self.recording.memory.append(_sample(op.end))
@@ -275,7 +282,17 @@ class Recorder:
                 self.recording.memory.append(_sample(op.dispatched))
             self._waiters.submit(op, marker)
         if self.on_op is not None:
-            self.on_op(op, outputs)
+            self.on_op(op, [a for r in refs if (a := r()) is not None])
+
+    def _retract(self, op: Op) -> None:
+        """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
+        rec = self.recording
+        assert rec.ops[-1] is op
+        rec.ops.pop()
+        while rec.flows and rec.flows[-1].dst == op.id:
+            rec.flows.pop()
+        for key in [k for k, (_, i) in self._made_by.items() if i == op.id]:
+            del self._made_by[key]
 
     def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
         """async_eval the arrays plus a marker for the waiter to wait on.
@@ -353,8 +370,32 @@ def _segment_name(calls: Sequence[OpCall]) -> str:
     return " + ".join(f"{n} ×{k}" for n, k in counts.items())
 
 
+def tighten_ends(rec: Recording) -> None:
+    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
+    after the ops that needed it (its readers, the next op on its lane), so each
+    end is lowered to the earliest of those, when one was stamped earlier."""
+    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
+    prev_on_lane: dict[int, int] = {}
+    before: dict[int, int | None] = {}
+    for op in rec.ops:
+        before[op.id] = prev_on_lane.get(op.lane)
+        prev_on_lane[op.lane] = op.id
+    for op in reversed(rec.ops):  # readers come after their producers
+        end = op.end
+        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
+            end = op.end = bound[op.id]
+        if end is None:
+            continue
+        waited = [*op.inputs, before[op.id]]
+        for src in waited:
+            if src is not None and end < bound.get(src, float("inf")):
+                bound[src] = end
+
+
 def derive_starts(rec: Recording) -> None:
-    """start = latest of hand-off, previous end on the lane, producers' ends."""
+    """start = latest of hand-off, previous end on the lane, producers' ends
+    (after :func:`tighten_ends`)."""
+    tighten_ends(rec)
     last_end: dict[int, float] = {}
     for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
         if op.start_measured:
