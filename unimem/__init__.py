@@ -11,6 +11,8 @@
     um.residency(x)                                # where each page of x lives now
     um.copy_tax(g)                                 # bytes crossing devices, per edge
     um.MemoryView(p, reg)                          # counters, registry, page strips
+    with um.watch() as w: train()                  # any MLX code, live
+    um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
 """
 
 from ._analysis import critical_path, diff, waits
@@ -29,6 +31,7 @@ from ._residency import Residency, residency
 from ._streams import GPUUnavailableError, Placement
 from ._timeline import Timeline
 from ._zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
+from ._watch import Watch, watch
 
 __all__ = [
     "Comparison",
@@ -43,6 +46,7 @@ __all__ = [
     "Registry",
     "Residency",
     "Timeline",
+    "Watch",
     "ZeroCopyReport",
     "about",
     "compare",
@@ -57,6 +61,7 @@ __all__ = [
     "trace",
     "track",
     "waits",
+    "watch",
     "zero_copy_report",
 ]
 __version__ = "0.1.0"

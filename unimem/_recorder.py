@@ -7,15 +7,15 @@ wake-up. The waiter never touches the op's own outputs: waiting on an array
 resets its completion event while the user's thread may be reading it for the
 next op (a crash, seen here). It waits on a private marker instead, a
 ``stop_gradient`` of the last output on the same stream (no kernel, shares the
-buffer), handed off in the same ``async_eval``. Start times are derived afterwards from stream order and
-dependencies. Modes (the docs say what each distorts):
+buffer), handed off in the same ``async_eval``. Start times are derived
+afterwards from stream order and dependencies. Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
-* ``segment`` (the default): calls pile up per stream and are handed off
-  together when the stream has ``segment_size`` of them, when another stream
-  reads one of them (so producers always go first), at the end, and (live, for
-  ``watch``) when the oldest has waited ``segment_budget`` seconds; close to a
-  plain run, coarser bars.
+* ``segment`` (the default): calls pile up per stream; all pending segments
+  are handed off when one reaches ``segment_size`` calls, a stream's segment
+  goes first when another stream reads it, all go at the end and (live, for
+  ``watch``) when the oldest has waited ``segment_budget`` seconds. Close to a
+  plain run; coarser bars.
 * ``exclusive``: ``mx.eval`` after every call; start and end both measured, but
   streams never overlap: each op's own cost, the input to placement models.
 """
@@ -26,7 +26,7 @@ import queue
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -109,6 +109,8 @@ class Recorder:
         self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
         self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
         self._oldest: float | None = None  # perf_counter of the oldest pending call
+        # called with each op handed off and its outputs (watch feeds a Registry)
+        self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
 
     def now(self) -> float:
         return perf_counter() - self.t0
@@ -205,8 +207,8 @@ class Recorder:
         calls.append(call)
         for o in call.outputs:
             pending_out[id(o)] = call.stream
-        if len(calls) >= self.segment_size:
-            self._flush_stream(call.stream)
+        if len(calls) >= self.segment_size:  # a full segment takes every pending one along,
+            self.flush()  # so a lone call on a quiet stream is not held back to the end
         elif self.segment_budget is not None:
             now = perf_counter()
             if self._oldest is None:
@@ -242,28 +244,35 @@ class Recorder:
         self._oldest = None
 
     def _run(self, calls: list[OpCall]) -> None:
+        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``."""
         producers, unknown = self._inputs_of(calls)
-        outputs = [o for c in calls for o in c.outputs]
         if unknown:
             src = self.untracked(unknown)
             if src is None:
                 self.untimed_calls += len(calls)
+                calls.clear()
                 return
             producers.add(src)
         lane = self.lane_for(calls[0].stream)
-        name = _segment_name(calls)
+        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        outputs = [o for c in calls for o in c.outputs]
+        read_here = {id(a) for c in calls for a in c.inputs}
+        sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
-        marker = self._hand_off(outputs, calls[-1].handle)
-        if marker is None:
-            if len(calls) > 1:  # a segment mixing traced and real calls: split it
-                for c in calls:
-                    self._run([c])
-                return
-            self.untimed_calls += len(calls)
+        op = self._new_op(lane, name, submit, producers, outputs, count=count)
+        refs = [weakref.ref(o) for o in outputs] if self.on_op is not None else []
+        # Drop every reference to the intermediates before MLX runs them: an array
+        # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
+        # for a 30-op chain on 4 MiB, research note section 3).
+        calls.clear()
+        del outputs
+        marker = self._hand_off(sinks, handle)
+        if marker is None:  # tracers inside grad/vmap/compile: nothing ran, nothing to time
+            self._retract(op)
+            self.untimed_calls += count
             return
-        op = self._new_op(lane, name, submit, producers, outputs, count=len(calls))
         if self.mode == "exclusive":
-            mx.eval(outputs)
+            mx.eval(sinks)
             op.start, op.end, op.start_measured = submit, self.now(), True
             if self._sample:
                 self.recording.memory.append(_sample(op.end))
@@ -272,6 +281,18 @@ class Recorder:
             if self._sample:
                 self.recording.memory.append(_sample(op.dispatched))
             self._waiters.submit(op, marker)
+        if self.on_op is not None:
+            self.on_op(op, [a for r in refs if (a := r()) is not None])
+
+    def _retract(self, op: Op) -> None:
+        """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
+        rec = self.recording
+        assert rec.ops[-1] is op
+        rec.ops.pop()
+        while rec.flows and rec.flows[-1].dst == op.id:
+            rec.flows.pop()
+        for key in [k for k, (_, i) in self._made_by.items() if i == op.id]:
+            del self._made_by[key]
 
     def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
         """async_eval the arrays plus a marker for the waiter to wait on.
@@ -280,7 +301,7 @@ class Recorder:
         """
         marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
-            mx.async_eval(*arrays, marker)
+            _unobserved(mx.async_eval)(*arrays, marker)
         except ValueError as exc:
             if _IN_TRANSFORM in str(exc):
                 return None
@@ -349,8 +370,32 @@ def _segment_name(calls: Sequence[OpCall]) -> str:
     return " + ".join(f"{n} ×{k}" for n, k in counts.items())
 
 
+def tighten_ends(rec: Recording) -> None:
+    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
+    after the ops that needed it (its readers, the next op on its lane), so each
+    end is lowered to the earliest of those, when one was stamped earlier."""
+    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
+    prev_on_lane: dict[int, int] = {}
+    before: dict[int, int | None] = {}
+    for op in rec.ops:
+        before[op.id] = prev_on_lane.get(op.lane)
+        prev_on_lane[op.lane] = op.id
+    for op in reversed(rec.ops):  # readers come after their producers
+        end = op.end
+        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
+            end = op.end = bound[op.id]
+        if end is None:
+            continue
+        waited = [*op.inputs, before[op.id]]
+        for src in waited:
+            if src is not None and end < bound.get(src, float("inf")):
+                bound[src] = end
+
+
 def derive_starts(rec: Recording) -> None:
-    """start = latest of hand-off, previous end on the lane, producers' ends."""
+    """start = latest of hand-off, previous end on the lane, producers' ends
+    (after :func:`tighten_ends`)."""
+    tighten_ends(rec)
     last_end: dict[int, float] = {}
     for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
         if op.start_measured:
