@@ -15,10 +15,10 @@ STAMP := $(VENV)/.installed-$(MLX_BACKEND)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Recipes run in bash so that `$(timed) NAME; cmd` prints how long cmd took.
+# Recipes run in bash so that `$(call timed,NAME) cmd` prints how long cmd took.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
-timed = TIMEFORMAT='==> $(1): %1R s'; time
+timed = echo '==> $(1)'; TIMEFORMAT='==> $(1): %1R s'; time
 
 .PHONY: lab test test-unit test-notebooks test-browser test-binder clean
 
@@ -28,11 +28,11 @@ $(STAMP): pyproject.toml
 		|| { echo "unimem needs Python >= 3.10: make PYTHON=/path/to/python3.1x"; exit 1; }
 	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv '$(STAMP)'; then \
 		echo "MLX backend changed to $(MLX_BACKEND): rebuilding $(VENV)"; rm -rf $(VENV); fi
-	$(timed) install ($(MLX_BACKEND)); { \
+	@$(call timed,install for $(MLX_BACKEND)) { \
 		$(PYTHON) -m venv $(VENV) && \
 		$(PY) -m pip install --quiet --upgrade pip && \
 		$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"; }
-	touch $@
+	@touch $@
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
@@ -40,18 +40,18 @@ lab: $(STAMP)
 test: test-unit test-notebooks test-browser test-binder
 
 test-unit: $(STAMP)
-	$(timed) unit tests; $(PY) -m pytest -q tests -m "not browser and not binder"
+	@$(call timed,unit tests) $(PY) -m pytest -q tests -m "not browser and not binder"
 
 # UNIMEM_CI=1: the notebooks pick their CI-sized workloads.
 test-notebooks: $(STAMP)
 	@if ! ls notebooks/*.ipynb >/dev/null 2>&1; then echo "==> no notebooks/*.ipynb yet"; exit 0; fi; \
-	$(timed) notebooks under nbval; UNIMEM_CI=1 $(PY) -m pytest -q $(NBVAL) notebooks
+	$(call timed,notebooks under nbval) UNIMEM_CI=1 $(PY) -m pytest -q $(NBVAL) notebooks
 
 test-browser: $(STAMP)
-	$(timed) browser tests; UNIMEM_CI=1 $(PY) -m pytest -q tests/browser -m browser
+	@$(call timed,browser tests) UNIMEM_CI=1 $(PY) -m pytest -q tests/browser -m browser
 
 test-binder: $(STAMP)
-	$(timed) binder recipe; UNIMEM_CI=1 $(PY) -m pytest -q tests/test_binder.py -m binder
+	@$(call timed,Binder recipe) UNIMEM_CI=1 $(PY) -m pytest -q tests/test_binder.py -m binder
 
 clean:
 	rm -rf $(VENV) tests/artifacts

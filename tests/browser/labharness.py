@@ -207,7 +207,8 @@ _OPENED_JS = """(name) => {
 }"""
 
 # Runs every cell with JupyterLab's own command, which resolves when all cells have
-# finished (or one failed); then lists the error outputs from the notebook's model.
+# finished (or one failed); then lists the error outputs from the notebook's model,
+# except those of cells tagged raises-exception (as nbval and Lab treat them).
 _RUN_ALL_JS = """async ([timeoutMs]) => {
     const app = window.jupyterapp;
     const panel = app.shell.currentWidget;
@@ -219,6 +220,7 @@ _RUN_ALL_JS = """async ([timeoutMs]) => {
     const errors = [];
     for (const cell of panel.content.model.cells) {
         if (cell.type !== 'code') continue;
+        if ((cell.getMetadata('tags') || []).includes('raises-exception')) continue;
         for (const out of cell.outputs.toJSON()) {
             if (out.output_type === 'error') {
                 errors.push(`${out.ename}: ${out.evalue}\\n${(out.traceback || []).join('\\n')}`);
