@@ -165,12 +165,13 @@ function render({ model, el }) {
     const { meta } = data;
     const devices = new Set(meta.lanes.map((l) => l.device));
     const anyDerived = meta.recordings.some((r) => r.starts.includes("derived"));
+    const anyMeasured = meta.recordings.some((r) => r.starts.includes("measured starts"));
     const anyFlight = meta.recordings.some((r) => r.in_flight > 0);
     const sw = (c, extra = "") => `<span class="sw" style="background:${c};${extra}"></span>`;
     head.innerHTML = [
       ...[...devices].map((d) => `<span>${sw(COLORS[d] || COLORS["?"])}${d === "?" ? "untracked" : d.toUpperCase()} stream</span>`),
-      anyDerived ? `<span>${sw("#1f77b4", "opacity:.45;border-right:3px solid #1f77b4")}bar: derived start → measured end</span>`
-                 : `<span>${sw("#1f77b4")}bar: measured start and end</span>`,
+      anyDerived ? `<span>${sw("#1f77b4", "opacity:.45;border-right:3px solid #1f77b4")}bar: derived start → measured end</span>` : "",
+      anyMeasured ? `<span>${sw("#1f77b4")}bar: measured start and end</span>` : "",
       meta.n_flows ? `<span>→ cross-stream wait (red: device switch)</span>` : "",
       anyFlight ? `<span>${sw("transparent", "border:1px dashed #555;border-right:none")}in flight (open end)</span>` : "",
       `<span style="color:#888">wheel: zoom · drag: pan · double-click: reset</span>`,
@@ -183,7 +184,8 @@ function render({ model, el }) {
       const shown = rec.ops[1] < rec.ops_total ? `showing last ${rec.ops[1]} of ${rec.ops_total} ops` : `${rec.ops[1]} ops`;
       const flight = rec.in_flight ? ` · ${rec.in_flight} in flight` : "";
       const title = rec.label !== rec.title ? `${rec.label}: ${rec.title}` : rec.title;
-      const facts = [shown + flight, `measured ends, ${rec.starts}`, ...rec.lines.slice(1)].join(" · ");
+      const how = rec.starts ? [`measured ends, ${rec.starts}`] : [];
+      const facts = [shown + flight, ...how, ...rec.lines.slice(1)].join(" · ");
       t.innerHTML = `<b>${esc(title)}</b>${rec.placement ? ` (${esc(rec.placement)})` : ""} · ${esc(facts)}` +
         `<br>${esc(rec.lines[0] || "")}`;
       t.title = rec.lines.join("\n");
