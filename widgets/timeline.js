@@ -26,7 +26,8 @@ const CSS = `
 .unimem-device { display: inline-block; padding: 0 4px; margin-right: 4px; border-radius: 3px; color: #fff;
   font-weight: 600; font-size: 10px; line-height: 15px; }
 .unimem-recording-title { position: absolute; left: 0; right: 0; height: ${HEAD_H}px; overflow: hidden;
-  white-space: nowrap; text-overflow: ellipsis; font-size: 11px; color: #555; pointer-events: none; }
+  white-space: nowrap; text-overflow: ellipsis; font-size: 11px; color: #555; pointer-events: none;
+  background: rgba(255, 255, 255, 0.9); }
 .unimem-recording-title b { color: #222; font-size: 12px; }
 .unimem-tooltip { position: absolute; display: none; pointer-events: none; background: #fffffa; border: 1px solid #aaa;
   border-radius: 3px; padding: 4px 6px; font-size: 11px; white-space: pre; box-shadow: 0 1px 4px rgba(0,0,0,.2); z-index: 2; }
