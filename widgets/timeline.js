@@ -3,6 +3,17 @@
 // one bytes buffer plus a JSON meta; this module only draws them on a canvas.
 // Bars narrower than a pixel are summed per pixel column per lane (level of
 // detail), so the cost of a frame is bounded by the canvas width, not the op count.
+//
+// Model state (written by unimem/_timeline.py):
+//   _meta      JSON: recordings [{label, title, placement, lines, starts, ops_total,
+//              ops: [first bar, count], flows: [..], memory: [..], in_flight}], lanes
+//              [{recording, name, label, device}], strings, arrays {name: [byte offset,
+//              length, "f8"|"i4"|"u1"]}, n_ops, n_flows, n_memory, now.
+//   _payload   bytes: columns start, end (NaN: in flight), nbytes, row (lane), name and
+//              info (string table), id (op id), flags (1 start measured, 2 in flight),
+//              flow_src, flow_dst (bar indices), flow_kind, mem_t/active/cache/peak.
+//   _highlight bar indices of a chain to draw highlighted (e.g. a critical path).
+//   hovered    written here: op id under the mouse in recording 0, -1 for none.
 
 const ROW_H = 22, MEM_H = 56, HEAD_H = 32, GAP = 8, AXIS_H = 22, LABEL_W = 190;
 const COLORS = { gpu: "#7b3fbf", cpu: "#1f77b4", "?": "#8a8a8a" };
