@@ -58,7 +58,16 @@ def test_renders_lanes_bars_flows_and_interacts():
 
         zoom = page.evaluate(ZOOM_JS, -600)
         assert 0 < zoom["bars"] < 18  # zoomed in: fewer bars in view
-        page.locator(".unimem-timeline-canvas").dblclick()
+        canvas = page.locator(".unimem-timeline-canvas")
+        box = canvas.bounding_box()
+        draws = root.get_attribute("data-draws")
+        page.mouse.move(box["x"] + 300, box["y"] + 60)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 100, box["y"] + 60, steps=4)  # drag: pan later in time
+        page.mouse.up()
+        page.wait_for_function(
+            f"document.querySelector('.unimem-timeline').dataset.draws !== '{draws}'")
+        canvas.dblclick()
         page.wait_for_function(
             "document.querySelector('.unimem-timeline').dataset.bars === '18'")
         assert not page.unimem_errors
