@@ -242,9 +242,11 @@ function render({ model, el }) {
     data = decode(model.get("_meta") || {}, model.get("_payload"));
     layout = layoutFor(data);
     if (!userView || !view) view = data.full.slice();
-    hoverBar = -1;
     buildDom();
     resize();
+    hoverBar = -2; // bars were renumbered: clear the old hover, its outline and tooltip
+    setHover(-1);
+    showTip(null);
   }
 
   const xOf = (t) => ((t - view[0]) / (view[1] - view[0])) * width;
