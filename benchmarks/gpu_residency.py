@@ -45,9 +45,9 @@ def show(step: str, arr: mx.array) -> None:
     n = len(r.pages)
     host = int(np.count_nonzero(r.pages >= 0))
     absent = int(np.count_nonzero(r.pages == -2))
-    print(f"  {step:<28} {host:>7}/{n} pages on host ({100 * host / n:5.1f}%), "
-          f"{absent} not on host, {len(r.runs)} runs; probe {fmt_time(r.seconds)} "
-          f"= {r.gb_per_s:.1f} GB/s")
+    speed = f" = {r.gb_per_s:.1f} GB/s" if r.gb_per_s else ""
+    print(f"  {step:<28} {host:>7}/{n} pages on host ({100 * host / max(n, 1):5.1f}%), "
+          f"{absent} not on host, {len(r.runs)} runs; probe {fmt_time(r.seconds)}{speed}")
 
 
 def gpu_array(n: int) -> mx.array:

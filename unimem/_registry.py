@@ -70,7 +70,7 @@ class Registry:
 
     ``add`` registers an array by name; ``observe`` registers the outputs of a
     recorded op (``um.watch`` calls it). ``limit`` bounds memory for long watches:
-    past it, the oldest freed entries are dropped first, then the oldest.
+    past it, entries are dropped down to 90% of it, freed ones first, oldest first.
     """
 
     def __init__(self, recording: Recording | None = None, *, limit: int = 10_000) -> None:
@@ -113,11 +113,12 @@ class Registry:
         return rec.lanes[lane].name if 0 <= lane < len(rec.lanes) else "?"
 
     def _evict(self) -> None:
-        dead = [k for k, s in self._slots.items() if s.ref() is None]
-        victims = dead[: len(self._slots) - self.limit]
-        if len(self._slots) - len(victims) > self.limit:
-            alive = [k for k in self._slots if k not in set(victims)]
-            victims += alive[: len(self._slots) - len(victims) - self.limit]
+        """Drop down to 90% of the limit (so a long watch pays this rarely): freed
+        entries first, oldest first; then the oldest live ones."""
+        excess = len(self._slots) - (self.limit - self.limit // 10)
+        dead = [k for k, s in self._slots.items() if s.ref() is None][:excess]
+        gone = set(dead)
+        victims = dead + [k for k in self._slots if k not in gone][: excess - len(dead)]
         for k in victims:
             del self._slots[k]
         self.dropped += len(victims)

@@ -118,12 +118,12 @@ class Residency:
         title = self.name + ": " if self.name else ""
         shape = "×".join(map(str, self.shape)) or "scalar"
         out = [f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
-               f"{len(self.pages)} pages of {fmt_bytes(self.page_size)} ({self.backend})"]
+               f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})"]
         if not self.probed:
             out.append(f"  not probed: {self.message}")
         else:
             for code, k in sorted(self.counts.items(), key=lambda x: (x[0] < 0, x[0])):
-                out.append(f"  {code_label(code)}: {k} pages ({100 * k / len(self.pages):.1f}%)")
+                out.append(f"  {code_label(code)}: {_pages(k)} ({100 * k / len(self.pages):.1f}%)")
             runs = self.runs
             shown = ", ".join(f"[{r.start}:{r.start + r.count}] {code_label(r.code)}"
                               for r in runs[:max_runs])
@@ -141,6 +141,10 @@ class Residency:
 
     def _repr_html_(self) -> str:
         return f"<pre class='unimem-residency'>{html.escape(repr(self))}</pre>"
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 def code_label(code: int) -> str:
