@@ -142,3 +142,23 @@ def test_outputs_of_ops_still_running_are_not_probed():
     done, running = view.rows
     assert done["pages"] >= 1
     assert running["pages"] == 0 and running["residency"] == "not probed: allocated (in flight)"
+
+
+def test_highlight_follows_a_linked_int_trait():
+    import traitlets
+
+    class Hover(traitlets.HasTraits):  # stands in for Timeline.hovered
+        hovered = traitlets.Int(-1)
+
+    rec = _recording()
+    reg = Registry(rec)
+    x = mx.ones((4,))
+    mx.eval(x)
+    reg.observe(0, [x])
+    view = MemoryView(rec, reg, probe=False)
+    hover = Hover()
+    traitlets.dlink((hover, "hovered"), (view, "highlight_op"))
+    hover.hovered = 0
+    assert view.highlight_rows == [0]
+    hover.hovered = -1
+    assert view.highlight_rows == []

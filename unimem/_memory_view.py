@@ -91,8 +91,9 @@ class MemoryView(anywidget.AnyWidget):
     ``probe`` (default: on, except on CUDA, where taking an array's address moves a
     GPU output into managed memory) controls the residency strips. ``max_rows``
     keeps live refreshes cheap: only the most recent entries are shown and probed.
-    ``highlight_op`` (link it to ``Timeline.hovered``) highlights the arrays that op
-    produced or read.
+    ``highlight_op`` highlights the arrays that op produced or read (made by one of
+    its input ops); link it from Python, where the rows are worked out:
+    ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
     """
 
     _esm = asset("memory.js")

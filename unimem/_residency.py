@@ -268,8 +268,10 @@ def host_span(view: np.ndarray) -> tuple[int, int]:
 def residency(arr: mx.array, *, name: str = "") -> Residency:
     """Where each page of ``arr`` lives now (query only: no page is moved).
 
-    Raises TypeError for a non-array and ValueError for an array not yet evaluated.
-    On a platform without ``move_pages`` the result says so (``probed`` False).
+    Raises TypeError for a non-array and ValueError for an array never scheduled;
+    one scheduled but still computing is waited for (NumPy's view waits), never
+    evaluated. On a platform without ``move_pages`` the result says so
+    (``probed`` False).
     """
     return residencies([(name, arr)])[0]
 
