@@ -193,7 +193,8 @@ def test_widget_wiring_and_text():
 
 def test_profile_recording_and_its_chrome_round_trip(fun, ab):
     a, b = ab
-    rec = um.profile(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0, trace=False)
+    rec = um.profile(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0, trace=False,
+                     mode="op")
     tl = Timeline(rec)
     assert [x["name"] for x in tl._meta["lanes"]] == [lane.name for lane in rec.lanes]
     assert tl._meta["n_ops"] == len(rec.ops) == 501
@@ -209,7 +210,7 @@ def test_comparison_timeline_stacks_placements(fun, ab):
     a, b = ab
     cmp = um.compare(fun, a, b, placements={"one stream": dict(d1="cpu", d2="cpu"),
                                             "two streams": dict(d1="cpu", d2="cpu:1")},
-                     repeat=1, warmup=0)
+                     repeat=1, warmup=0, mode="op")
     tl = cmp.timeline()
     assert [r["label"] for r in tl._meta["recordings"]] == ["one stream", "two streams"]
     assert [x["recording"] for x in tl._meta["lanes"]] == [0, 1, 1]

@@ -88,7 +88,7 @@ def compare(
     placements: Mapping[str, Mapping[str, StreamLike]],
     repeat: int = 20,
     warmup: int = 2,
-    mode: str = "op",
+    mode: str = "segment",
     **kwargs: Any,
 ) -> Comparison:
     """Measure ``fun`` under each named placement; speedups are against the first."""
