@@ -23,7 +23,7 @@ def rows(e: um.Explore) -> list[list[str]]:
 @pytest.fixture
 def explored(fun, ab) -> um.Explore:
     a, b = ab
-    return um.explore(fun, a, b, d1="cpu", d2=mx.cpu, repeat=1, warmup=0)
+    return um.explore(fun, a, b, d1="cpu", d2=mx.cpu, repeat=1, warmup=0, mode="op")
 
 
 def test_controls_and_first_run(explored):
@@ -124,3 +124,11 @@ def test_gpu_placements_where_mlx_has_a_gpu(fun, ab):
     assert lanes["gpu"] == "gpu" and lanes["cpu"] == "cpu"
     e.run(d1="cpu", d2="gpu")
     assert [r[1] for r in rows(e)] == ["d1=gpu, d2=cpu", "d1=cpu, d2=gpu"]
+
+
+def test_default_mode_is_profiles_default(fun, ab):
+    import inspect
+
+    a, b = ab
+    e = um.explore(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0)
+    assert e.latest.mode == inspect.signature(um.profile).parameters["mode"].default

@@ -34,7 +34,7 @@ def stream_choices(current: str | None = None) -> list[str]:
 class Explore(w.VBox):
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
-    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "op",
+    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "segment",
                  window: int = 20_000) -> None:
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
         self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
@@ -139,7 +139,7 @@ def _placement_text(rec: Recording) -> str:
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
-            mode: str = "op", window: int = 20_000, **kwargs: Any) -> Explore:
+            mode: str = "segment", window: int = 20_000, **kwargs: Any) -> Explore:
     """An interactive widget to place ``fun``'s ops on streams and compare the runs.
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX
