@@ -79,10 +79,12 @@ def test_bad_placements_raise_from_run(explored):
         e.run(d3="cpu")
     with pytest.raises(ValueError, match="not a stream name"):
         e.run(d1="tpu")
+    assert "ValueError: " in e.status.value and "tpu" in e.status.value
     if not gpu_available():
         with pytest.raises(um.GPUUnavailableError, match="cpu:1"):
             e.run(d1="gpu")
-    assert len(rows(e)) == 1
+        assert "GPUUnavailableError" in e.status.value
+    assert len(rows(e)) == 1 and not e.button.disabled
 
 
 def test_errors_from_a_control_show_in_the_widget(ab):
