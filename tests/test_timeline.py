@@ -278,3 +278,12 @@ def test_only_the_strings_the_window_uses_are_sent():
         rec.ops.append(Op(i, 0, f"Op{i}", i * 1e-3, i * 1e-3, (i + 1) * 1e-3))
     tl.refresh()
     assert sorted(tl._meta["strings"]) == ["", "Op10", "Op11", "Op12"]
+
+
+def test_highlight_takes_a_critical_path():
+    rec = chain(8)
+    path = um.critical_path(rec)
+    tl = Timeline(rec, window=5)
+    tl.highlight(path)  # its .ops, in time order; those in the window become bars
+    assert tl._highlight == [i - 3 for i in path.ops if i >= 3]
+    assert tl._highlight
