@@ -51,6 +51,9 @@ def show(step: str, arr: mx.array) -> None:
 
 
 def gpu_array(n: int) -> mx.array:
+    """A fresh GPU output: the cache is cleared first, so its buffer is new device
+    memory, not a recycled (perhaps managed) buffer of an earlier step."""
+    mx.clear_cache()
     x = mx.random.uniform(shape=(n,), stream=mx.gpu)
     mx.eval(x)
     mx.synchronize(mx.gpu)
@@ -116,6 +119,7 @@ def main() -> None:
     del b
 
     print(f"\n3. CPU-made array c, {fmt_bytes(nbytes)}: GPU reads")
+    mx.clear_cache()
     c = mx.random.uniform(shape=(n,), stream=mx.cpu)
     mx.eval(c)
     show("after CPU write", c)
