@@ -62,7 +62,9 @@ Probe = Callable[[int], tuple[bool, "bool | None", float]]
 def _to_numpy(convert: Callable[[mx.array], Any]) -> Probe:
     def run(n: int) -> tuple[bool, bool | None, float]:
         mx.clear_cache()  # a new buffer each time, not one recycled (and moved) before
-        src = mx.arange(n, dtype=mx.float32) + 1  # made by MLX on the default device
+        # An op output on the default device that owns a new buffer (an element-wise
+        # op could reuse its input's buffer, which on CUDA may be managed already).
+        src = mx.random.uniform(shape=(n,))
         mx.eval(src)
         t = perf_counter()
         out = convert(src)
