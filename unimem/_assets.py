@@ -1,21 +1,17 @@
-"""Find a widget's ES module: inside a wheel (``unimem/_static``) or a source checkout.
-
-The front-end sources live once, in the top-level ``widgets/`` folder; the wheel
-copies them to ``unimem/_static`` (pyproject force-include), so both layouts work.
-"""
+"""Where the widgets' front-end files are: in the wheel, or in a source checkout."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).parent
+_PLACES = (_HERE / "_static", _HERE.parent / "widgets")  # wheel, then source checkout
 
 
 def asset(name: str) -> Path:
-    """The path of ``widgets/<name>``; FileNotFoundError names both places looked in."""
-    for folder in (_HERE / "_static", _HERE.parent / "widgets"):
-        path = folder / name
+    """The path of ``widgets/<name>``; FileNotFoundError names the places looked in."""
+    for place in _PLACES:
+        path = place / name
         if path.is_file():
             return path
-    raise FileNotFoundError(f"widget asset {name!r} not found in {_HERE / '_static'} "
-                            f"or {_HERE.parent / 'widgets'}")
+    raise FileNotFoundError(f"widget asset {name!r} not found in {[str(p) for p in _PLACES]}")

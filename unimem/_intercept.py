@@ -18,11 +18,11 @@ the body of an ``mx.compile``d function) and functions bound before the block
 from __future__ import annotations
 
 import threading
+from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
 
@@ -41,9 +41,10 @@ _OPERATORS = {
 _SKIP_METHODS = {"__dlpack__", "__copy__", "__deepcopy__"}
 
 
-@dataclass(frozen=True)
-class OpCall:
-    """One observed call: what it was, where it runs, what it read and made."""
+class OpCall(NamedTuple):
+    """One observed call: what it was, where it runs, what it read and made.
+
+    A named tuple: one is built per MLX call, and tuples are the cheapest to build."""
 
     name: str
     stream: StreamId
@@ -68,8 +69,12 @@ def _takes_stream(fn: Any) -> bool:
     return "stream: StreamOrDevice" in first
 
 
-def _targets() -> list[tuple[Any, str, str]]:
-    """(owner, attribute, display name) for everything that creates MLX work."""
+@cache
+def _targets() -> tuple[tuple[Any, str, str], ...]:
+    """(owner, attribute, display name) for everything that creates MLX work.
+
+    Cached: scanning MLX's docstrings costs milliseconds, paid once per process
+    rather than per observed run."""
     out: list[tuple[Any, str, str]] = []
     modules: list[tuple[ModuleType, str]] = [
         (mx, ""), (mx.random, "random."), (mx.linalg, "linalg."), (mx.fft, "fft."),
@@ -90,7 +95,7 @@ def _targets() -> list[tuple[Any, str, str]]:
         elif not name.startswith("_") and callable(attr) and _takes_stream(attr):
             out.append((mx.array, name, "." + name))
     out.append((mx.array, "T", ".T"))
-    return out
+    return tuple(out)
 
 
 def _arrays_in(values: Any) -> tuple[mx.array, ...]:
@@ -101,10 +106,6 @@ def _arrays_in(values: Any) -> tuple[mx.array, ...]:
         elif isinstance(v, (list, tuple)):
             found.extend(x for x in v if isinstance(x, mx.array))
     return tuple(found)
-
-
-class _State(threading.local):
-    depth = 0
 
 
 _active_lock = threading.Lock()
@@ -118,7 +119,7 @@ class Interceptor:
         self.hook = hook
         self._owner = threading.get_ident()
         self._saved: list[tuple[Any, str, Any]] = []
-        self._state = _State()
+        self._depth = 0  # > 0 while inside an observed call or the hook
         self._streams: dict[Any, StreamId] = {}
 
     def _stream_of(self, spec: Any) -> tuple[StreamId, mx.Stream]:
@@ -132,31 +133,35 @@ class Interceptor:
         return sid, spec
 
     def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
-        state, owner, hook = self._state, self._owner, self.hook
+        # Runs on every MLX call: locals only, no thread-local lookups (only the
+        # owner thread ever changes ``_depth``; other threads leave at the first test).
+        owner, hook, stream_of, get_ident = self._owner, self.hook, self._stream_of, \
+            threading.get_ident
+        array, sequence = mx.array, (list, tuple)
+        rebinds = display == _OPERATORS["setitem"]  # __setitem__ rebinds the array itself
+        me = self
 
         def observed(*args: Any, **kwargs: Any) -> Any:
-            if state.depth or threading.get_ident() != owner:
+            if me._depth or get_ident() != owner:
                 return original(*args, **kwargs)
-            stream, handle = self._stream_of(kwargs.get("stream"))
-            state.depth += 1
+            stream, handle = stream_of(kwargs.get("stream"))
+            me._depth += 1
             try:
                 result = original(*args, **kwargs)
+                if rebinds:
+                    outputs: tuple[mx.array, ...] = (args[0],)
+                elif isinstance(result, array):
+                    outputs = (result,)
+                elif isinstance(result, sequence):
+                    outputs = tuple(x for x in result if isinstance(x, array))
+                else:
+                    return result
+                inputs = _arrays_in(args)
+                if len(kwargs) > ("stream" in kwargs):  # array keyword arguments
+                    inputs += _arrays_in(kwargs.values())
+                hook(OpCall(display, stream, inputs, outputs, handle))
             finally:
-                state.depth -= 1
-            if display == _OPERATORS["setitem"]:  # __setitem__ rebinds the array itself
-                outputs: tuple[mx.array, ...] = (args[0],)
-            elif isinstance(result, mx.array):
-                outputs = (result,)
-            elif isinstance(result, (list, tuple)):
-                outputs = tuple(x for x in result if isinstance(x, mx.array))
-            else:
-                return result
-            state.depth += 1
-            try:
-                hook(OpCall(display, stream, _arrays_in(args) + _arrays_in(kwargs.values()),
-                            outputs, handle))
-            finally:
-                state.depth -= 1
+                me._depth -= 1
             return result
 
         observed.__wrapped__ = original  # type: ignore[attr-defined]
