@@ -82,14 +82,20 @@ def test_observe_names_stream_and_state_from_recording():
     assert reg.produced_by([1]) == ["op1.0", "op1.1"]
 
 
-def test_limit_drops_freed_entries_first():
-    reg = Registry(limit=2)
+def test_limit_drops_freed_entries_first_down_to_90_percent():
+    reg = Registry(limit=10)
     keep = mx.ones((2,))
     reg.add("keep", keep)
-    reg.add("gone", mx.ones((2,)))  # its only reference is the registry's weak one
+    for i in range(9):
+        reg.add(f"gone{i}", mx.ones((2,)))  # the only reference is the registry's weak one
     gc.collect()
-    reg.add("new", keep)
-    assert reg.names() == ["keep", "new"] and reg.dropped == 1
+    reg.add("new", keep)  # 11 entries: drop 2, the oldest freed ones
+    assert reg.names() == ["keep"] + [f"gone{i}" for i in range(2, 9)] + ["new"]
+    assert reg.dropped == 2
+    assert "2 older entries dropped (limit 10)" in repr(reg)
+    for i in range(10):  # all live now: the oldest live ones go
+        reg.add(f"live{i}", keep)
+    assert len(reg) <= 10 and "live9" in reg
 
 
 def test_repr_is_a_deterministic_table():

@@ -151,3 +151,30 @@ def test_bad_arguments():
     with pytest.raises(RuntimeError, match="runs once"):
         with w:
             pass
+
+
+def test_views_refresh_on_a_timer_never_per_op():
+    import time
+
+    class CountingView:
+        def __init__(self):
+            self.refreshes = 0
+
+        def refresh(self):
+            self.refreshes += 1
+
+    view = CountingView()
+    w = um.watch(display=False, memory=False, ui_hz=20)
+    w._timeline = view  # stands in for the Timeline widget (A's), same refresh() contract
+    a = mx.ones((64,))
+    t0 = time.perf_counter()
+    with w:
+        for _ in range(60):
+            a = mx.sin(mx.exp(a, stream=mx.cpu), stream=mx.cpu)
+            mx.eval(a)
+            time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    ops = len(w.recording.ops)
+    assert ops >= 60
+    assert 1 <= view.refreshes <= elapsed * 20 + 2  # at most ui_hz a second, plus the last
+    assert view.refreshes < ops

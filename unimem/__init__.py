@@ -7,12 +7,12 @@
     p.to_chrome_trace("fun.json")                  # open in Perfetto
     um.compare(fun, a, b, placements={...})        # placements side by side
     um.explore(fun, a, b, d1=mx.gpu, d2=mx.cpu)    # the interactive widget
+    with um.watch() as w: train()                  # any MLX code, live
+    um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
     reg = um.track(x=x)                            # weakly held arrays, size, state
     um.residency(x)                                # where each page of x lives now
     um.copy_tax(g)                                 # bytes crossing devices, per edge
     um.MemoryView(p, reg)                          # counters, registry, page strips
-    with um.watch() as w: train()                  # any MLX code, live
-    um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
 """
 
 from ._analysis import critical_path, diff, waits
@@ -30,8 +30,8 @@ from ._registry import Registry, track
 from ._residency import Residency, residency
 from ._streams import GPUUnavailableError, Placement
 from ._timeline import Timeline
-from ._zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
 from ._watch import Watch, watch
+from ._zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
 
 __all__ = [
     "Comparison",

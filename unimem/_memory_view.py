@@ -91,8 +91,9 @@ class MemoryView(anywidget.AnyWidget):
     ``probe`` (default: on, except on CUDA, where taking an array's address moves a
     GPU output into managed memory) controls the residency strips. ``max_rows``
     keeps live refreshes cheap: only the most recent entries are shown and probed.
-    ``highlight_op`` (link it to ``Timeline.hovered``) highlights the arrays that op
-    produced or read.
+    ``highlight_op`` highlights the arrays that op produced or read (made by one of
+    its input ops); link it from Python, where the rows are worked out:
+    ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
     """
 
     _esm = asset("memory.js")
@@ -135,7 +136,7 @@ class MemoryView(anywidget.AnyWidget):
         samples = list(self.recording.memory) if self.recording is not None else []
         self._samples = samples
         data = downsample(self._columns(samples))
-        entries = self.registry.entries() if self.registry is not None else []
+        entries = self.registry.entries(self.recording) if self.registry is not None else []
         self._hidden = max(0, len(entries) - self.max_rows)
         self._entries = entries[self._hidden:]
         self._residency = self._probe_all()
@@ -224,7 +225,7 @@ class MemoryView(anywidget.AnyWidget):
                 figs = "no samples"
             out.append(f"  {key:<6} {figs}: {words}")
         if self.registry is not None:
-            rows = self.registry.lines()[1:]
+            rows = self.registry.lines(self.recording)[1:]
             out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
         for name, res in self._residency.items():
             out.append(f"  residency {name}: {_residency_text(res)}")

@@ -107,6 +107,7 @@ class Recorder:
         self._settled: dict[int, weakref.ref[mx.array]] = {}
         self._traced: dict[int, weakref.ref[mx.array]] = {}  # outputs of skipped calls
         self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
+        self._pending_producers: dict[StreamId, set[int]] = {}  # ops those calls read
         self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
         self._oldest: float | None = None  # perf_counter of the oldest pending call
         # called with each op handed off and its outputs (watch feeds a Registry)
@@ -153,7 +154,7 @@ class Recorder:
         rec = self.recording
         op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
-                dtypes=tuple(str(a.dtype).removeprefix("mlx.core.") for a in outputs),
+                dtypes=tuple(_dtype_name(a.dtype) for a in outputs),
                 nbytes=_nbytes(outputs), count=count)
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
@@ -187,22 +188,32 @@ class Recorder:
         if self.mode != "segment":
             self._run([call])
             return
-        pending_out = self._pending_out
+        pending_out, made_by = self._pending_out, self._made_by
+        producers: set[int] = set()
         unknown: list[mx.array] = []
-        for a in call.inputs:
-            src = pending_out.get(id(a))
+        for a in call.inputs:  # resolved now, once, rather than again at hand-off
+            key = id(a)
+            src = pending_out.get(key)
             if src is not None:
-                if src != call.stream:  # a producer pending on another stream goes first
-                    self._flush_stream(src)
+                if src == call.stream:
+                    continue  # made earlier in this segment
+                self._flush_stream(src)  # a producer pending on another stream goes first
+            entry = made_by.get(key)
+            if entry is not None and entry[0]() is a:
+                producers.add(entry[1])
             elif self._is_traced(a):
                 self._skip(call)
                 return
-            elif (self._producer(a) is None and not self._is_settled(a)
-                  and all(a is not u for u in unknown)):
+            elif not self._is_settled(a) and all(a is not u for u in unknown):
                 unknown.append(a)
-        if unknown and self.untracked(unknown) is None:  # inputs are grad/compile tracers
-            self._skip(call)
-            return
+        if unknown:
+            src_op = self.untracked(unknown)
+            if src_op is None:  # the inputs are grad/vmap/compile tracers
+                self._skip(call)
+                return
+            producers.add(src_op)
+        if producers:
+            self._pending_producers.setdefault(call.stream, set()).update(producers)
         calls = self._pending.setdefault(call.stream, [])
         calls.append(call)
         for o in call.outputs:
@@ -228,6 +239,7 @@ class Recorder:
 
     def _flush_stream(self, stream: StreamId) -> None:
         calls = self._pending.pop(stream, None)
+        producers = self._pending_producers.pop(stream, set())
         if not calls:
             return
         for c in calls:
@@ -235,7 +247,7 @@ class Recorder:
                 self._pending_out.pop(id(o), None)
         if not self._pending:
             self._oldest = None
-        self._run(calls)
+        self._run(calls, producers)
 
     def flush(self) -> None:
         """Hand every pending segment to MLX, in call order (a no-op outside segment)."""
@@ -243,9 +255,13 @@ class Recorder:
             self._flush_stream(next(iter(self._pending)))
         self._oldest = None
 
-    def _run(self, calls: list[OpCall]) -> None:
-        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``."""
-        producers, unknown = self._inputs_of(calls)
+    def _run(self, calls: list[OpCall], producers: set[int] | None = None) -> None:
+        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``.
+
+        ``producers``: the ops the calls read from, when already resolved (segments)."""
+        unknown: list[mx.array] = []
+        if producers is None:
+            producers, unknown = self._inputs_of(calls)
         if unknown:
             src = self.untracked(unknown)
             if src is None:
@@ -259,7 +275,12 @@ class Recorder:
         read_here = {id(a) for c in calls for a in c.inputs}
         sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
-        op = self._new_op(lane, name, submit, producers, outputs, count=count)
+        # shapes, dtypes and bytes describe what leaves the op: its sinks
+        op = self._new_op(lane, name, submit, producers, sinks, count=count)
+        made_by = self._made_by
+        for a in outputs:  # the intermediates too, so later readers find this op
+            if id(a) in read_here:
+                made_by[id(a)] = (_weak(a, made_by), op.id)
         refs = [weakref.ref(o) for o in outputs] if self.on_op is not None else []
         # Drop every reference to the intermediates before MLX runs them: an array
         # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
@@ -339,10 +360,21 @@ class Recorder:
 
     def close(self) -> None:
         self._pending.clear()
+        self._pending_producers.clear()
         self._pending_out.clear()
         self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("mlx.core.")
+    return name
 
 
 def _unobserved(fn: Any) -> Any:

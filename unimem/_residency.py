@@ -114,16 +114,25 @@ class Residency:
             return None
         return len(self.pages) * self.page_size / self.seconds / 1e9
 
+    def moved_pages(self, before: Residency) -> int:
+        """Pages of the same array that arrived on the host or left it since ``before``."""
+        if len(before.pages) != len(self.pages) or before.page_size != self.page_size:
+            raise ValueError("moved_pages compares two probes of the same array: "
+                             f"{len(before.pages)} pages vs {len(self.pages)}")
+        if not (self.probed and before.probed):
+            raise ValueError("moved_pages needs two probed results (move_pages is unavailable)")
+        return int(np.count_nonzero((before.pages >= 0) != (self.pages >= 0)))
+
     def lines(self, max_runs: int = 8) -> list[str]:
         title = self.name + ": " if self.name else ""
         shape = "×".join(map(str, self.shape)) or "scalar"
         out = [f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
-               f"{len(self.pages)} pages of {fmt_bytes(self.page_size)} ({self.backend})"]
+               f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})"]
         if not self.probed:
             out.append(f"  not probed: {self.message}")
         else:
             for code, k in sorted(self.counts.items(), key=lambda x: (x[0] < 0, x[0])):
-                out.append(f"  {code_label(code)}: {k} pages ({100 * k / len(self.pages):.1f}%)")
+                out.append(f"  {code_label(code)}: {_pages(k)} ({100 * k / len(self.pages):.1f}%)")
             runs = self.runs
             shown = ", ".join(f"[{r.start}:{r.start + r.count}] {code_label(r.code)}"
                               for r in runs[:max_runs])
@@ -141,6 +150,10 @@ class Residency:
 
     def _repr_html_(self) -> str:
         return f"<pre class='unimem-residency'>{html.escape(repr(self))}</pre>"
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 def code_label(code: int) -> str:
@@ -264,8 +277,10 @@ def host_span(view: np.ndarray) -> tuple[int, int]:
 def residency(arr: mx.array, *, name: str = "") -> Residency:
     """Where each page of ``arr`` lives now (query only: no page is moved).
 
-    Raises TypeError for a non-array and ValueError for an array not yet evaluated.
-    On a platform without ``move_pages`` the result says so (``probed`` False).
+    Raises TypeError for a non-array and ValueError for an array never scheduled;
+    one scheduled but still computing is waited for (NumPy's view waits), never
+    evaluated. On a platform without ``move_pages`` the result says so
+    (``probed`` False).
     """
     return residencies([(name, arr)])[0]
 

@@ -3,6 +3,17 @@
 // one bytes buffer plus a JSON meta; this module only draws them on a canvas.
 // Bars narrower than a pixel are summed per pixel column per lane (level of
 // detail), so the cost of a frame is bounded by the canvas width, not the op count.
+//
+// Model state (written by unimem/_timeline.py):
+//   _meta      JSON: recordings [{label, title, placement, lines, starts, ops_total,
+//              ops: [first bar, count], flows: [..], memory: [..], in_flight}], lanes
+//              [{recording, name, label, device}], strings, arrays {name: [byte offset,
+//              length, "f8"|"i4"|"u1"]}, n_ops, n_flows, n_memory, now.
+//   _payload   bytes: columns start, end (NaN: in flight), nbytes, row (lane), name and
+//              info (string table), id (op id), flags (1 start measured, 2 in flight),
+//              flow_src, flow_dst (bar indices), flow_kind, mem_t/active/cache/peak.
+//   _highlight bar indices of a chain to draw highlighted (e.g. a critical path).
+//   hovered    written here: op id under the mouse in recording 0, -1 for none.
 
 const ROW_H = 22, MEM_H = 56, HEAD_H = 32, GAP = 8, AXIS_H = 22, LABEL_W = 190;
 const COLORS = { gpu: "#7b3fbf", cpu: "#1f77b4", "?": "#8a8a8a" };
@@ -26,7 +37,8 @@ const CSS = `
 .unimem-device { display: inline-block; padding: 0 4px; margin-right: 4px; border-radius: 3px; color: #fff;
   font-weight: 600; font-size: 10px; line-height: 15px; }
 .unimem-recording-title { position: absolute; left: 0; right: 0; height: ${HEAD_H}px; overflow: hidden;
-  white-space: nowrap; text-overflow: ellipsis; font-size: 11px; color: #555; pointer-events: none; }
+  white-space: nowrap; text-overflow: ellipsis; font-size: 11px; color: #555; pointer-events: none;
+  background: #fff; z-index: 1; }
 .unimem-recording-title b { color: #222; font-size: 12px; }
 .unimem-tooltip { position: absolute; display: none; pointer-events: none; background: #fffffa; border: 1px solid #aaa;
   border-radius: 3px; padding: 4px 6px; font-size: 11px; white-space: pre; box-shadow: 0 1px 4px rgba(0,0,0,.2); z-index: 2; }
@@ -165,12 +177,13 @@ function render({ model, el }) {
     const { meta } = data;
     const devices = new Set(meta.lanes.map((l) => l.device));
     const anyDerived = meta.recordings.some((r) => r.starts.includes("derived"));
+    const anyMeasured = meta.recordings.some((r) => r.starts.includes("measured starts"));
     const anyFlight = meta.recordings.some((r) => r.in_flight > 0);
     const sw = (c, extra = "") => `<span class="sw" style="background:${c};${extra}"></span>`;
     head.innerHTML = [
       ...[...devices].map((d) => `<span>${sw(COLORS[d] || COLORS["?"])}${d === "?" ? "untracked" : d.toUpperCase()} stream</span>`),
-      anyDerived ? `<span>${sw("#1f77b4", "opacity:.45;border-right:3px solid #1f77b4")}bar: derived start → measured end</span>`
-                 : `<span>${sw("#1f77b4")}bar: measured start and end</span>`,
+      anyDerived ? `<span>${sw("#1f77b4", "opacity:.45;border-right:3px solid #1f77b4")}bar: derived start → measured end</span>` : "",
+      anyMeasured ? `<span>${sw("#1f77b4")}bar: measured start and end</span>` : "",
       meta.n_flows ? `<span>→ cross-stream wait (red: device switch)</span>` : "",
       anyFlight ? `<span>${sw("transparent", "border:1px dashed #555;border-right:none")}in flight (open end)</span>` : "",
       `<span style="color:#888">wheel: zoom · drag: pan · double-click: reset</span>`,
@@ -183,7 +196,8 @@ function render({ model, el }) {
       const shown = rec.ops[1] < rec.ops_total ? `showing last ${rec.ops[1]} of ${rec.ops_total} ops` : `${rec.ops[1]} ops`;
       const flight = rec.in_flight ? ` · ${rec.in_flight} in flight` : "";
       const title = rec.label !== rec.title ? `${rec.label}: ${rec.title}` : rec.title;
-      const facts = [shown + flight, `measured ends, ${rec.starts}`, ...rec.lines.slice(1)].join(" · ");
+      const how = rec.starts ? [`measured ends, ${rec.starts}`] : [];
+      const facts = [shown + flight, ...how, ...rec.lines.slice(1)].join(" · ");
       t.innerHTML = `<b>${esc(title)}</b>${rec.placement ? ` (${esc(rec.placement)})` : ""} · ${esc(facts)}` +
         `<br>${esc(rec.lines[0] || "")}`;
       t.title = rec.lines.join("\n");
@@ -228,9 +242,11 @@ function render({ model, el }) {
     data = decode(model.get("_meta") || {}, model.get("_payload"));
     layout = layoutFor(data);
     if (!userView || !view) view = data.full.slice();
-    hoverBar = -1;
     buildDom();
     resize();
+    hoverBar = -2; // bars were renumbered: clear the old hover, its outline and tooltip
+    setHover(-1);
+    showTip(null);
   }
 
   const xOf = (t) => ((t - view[0]) / (view[1] - view[0])) * width;
@@ -351,14 +367,18 @@ function render({ model, el }) {
       const last = Math.min(off + n, lowerBoundFlat(t, off, off + n, view[1]) + 1);
       for (const k of ["cache", "active", "peak"]) {
         const v = cols[`mem_${k}`], p = new Path2D();
-        let col = -Infinity, yy = 0;
-        for (let i = first; i < last; i++) { // step line, at most one step per pixel column
-          const x = xOf(t[i]), c = Math.floor(x);
+        // a step line; samples sharing a pixel column become one vertical stroke through
+        // their extremes, so a frame costs O(columns) path vertices, whatever the count
+        let col = NaN, lo = 0, hi = 0, lastY = 0;
+        for (let i = first; i < last; i++) {
+          const x = xOf(t[i]), c = Math.round(x);
           const ny = y + MEM_H - 2 - (v[i] / memTop) * h;
-          if (i === first) { p.moveTo(x, ny); col = c; yy = ny; continue; }
-          if (c === col && i < last - 1) { yy = Math.min(yy, ny); continue; } // keep the column's highest
-          p.lineTo(x, yy); p.lineTo(x, ny); col = c; yy = ny;
+          if (c === col) { lo = Math.min(lo, ny); hi = Math.max(hi, ny); lastY = ny; continue; }
+          if (!Number.isNaN(col)) { p.lineTo(col, lo); p.lineTo(col, hi); p.lineTo(col, lastY); }
+          if (i === first) p.moveTo(c, ny); else p.lineTo(c, lastY); // hold the level, then step
+          col = c; lo = hi = lastY = ny;
         }
+        if (!Number.isNaN(col)) { p.lineTo(col, lo); p.lineTo(col, hi); p.lineTo(col, lastY); }
         ctx.strokeStyle = MEM_COLORS[k]; ctx.lineWidth = k === "active" ? 1.5 : 1.2;
         ctx.setLineDash(k === "peak" ? [4, 3] : []); ctx.stroke(p);
       }
