@@ -208,7 +208,9 @@ class Recorder:
                 unknown.append(a)
         if unknown:
             src_op = self.untracked(unknown)
-            if src_op is None:  # the inputs are grad/vmap/compile tracers
+            if src_op is None:  # the inputs are grad/vmap/compile tracers: remember them,
+                for u in unknown:  # so the next call reading them skips without a try
+                    self._traced[id(u)] = _weak(u, self._traced)
                 self._skip(call)
                 return
             producers.add(src_op)
