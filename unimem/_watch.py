@@ -120,6 +120,7 @@ class Watch:
                 return None
             self._live.update()
             self._timeline = Timeline(self.recording, window=self.window)
+            self._ensure_ui()
         return self._timeline
 
     @property
@@ -131,6 +132,7 @@ class Watch:
             except ImportError:
                 return None
             self._memory_view = MemoryView(self.recording, self.registry)
+            self._ensure_ui()
         return self._memory_view
 
     def refresh(self) -> None:
@@ -155,12 +157,9 @@ class Watch:
                                           self._memory_hz).start()
         if self.display and _in_notebook():
             self._show()
-        if self._timeline is not None or self._memory_view is not None:
-            self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
-                                               name="unimem-watch-ui")
-            self._ui_thread.start()
         self.state = "watching"
         self._t_enter = perf_counter()
+        self._ensure_ui()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -224,6 +223,14 @@ class Watch:
         for view in (self.timeline, self.memory_view):
             if view is not None:
                 display(view)
+
+    def _ensure_ui(self) -> None:
+        """Start the redraw timer once there is a view to redraw and a block running."""
+        has_view = self._timeline is not None or self._memory_view is not None
+        if has_view and self.state == "watching" and self._ui_thread is None:
+            self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
+                                               name="unimem-watch-ui")
+            self._ui_thread.start()
 
     def _ui_loop(self) -> None:
         period, seen = 1.0 / self.ui_hz, (-1, -1)
