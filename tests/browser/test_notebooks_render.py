@@ -1,0 +1,33 @@
+"""The lesson notebooks in a real browser: run every cell, then check the widgets drew.
+
+The selectors are the DOM contract of the widgets (data-* attributes count what was
+drawn), so a widget that renders an empty canvas fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from labharness import REPO, LabPage, screenshot
+
+pytestmark = pytest.mark.browser
+
+# notebook -> [(selector, attribute that must be a number > 0, or None)]
+EXPECTED: dict[str, list[tuple[str, str | None]]] = {
+    "01_unified_memory_basics.ipynb": [
+        (".unimem-explore .unimem-timeline", "data-bars"),
+        (".unimem-explore .unimem-timeline .unimem-lane-label", None),
+    ],
+    "04_memory_residency.ipynb": [
+        (".unimem-residency-strip", "data-pages"),
+    ],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(EXPECTED))
+def test_notebook_widgets_render(lab_page: LabPage, notebook: str) -> None:
+    if not (REPO / "notebooks" / notebook).exists():
+        pytest.skip(f"notebooks/{notebook} does not exist yet")
+    page = lab_page.open_and_run(notebook)
+    for selector, positive_attr in EXPECTED[notebook]:
+        lab_page.expect(selector, positive_attr)
+    screenshot(page, notebook.removesuffix(".ipynb"))
