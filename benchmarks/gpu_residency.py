@@ -10,6 +10,9 @@ GPU's free memory):
 2. A fresh GPU-written array ``b``: first and second full CPU read.
 3. A CPU-made array ``c``: first and second GPU read (``mx.sum`` on the GPU).
 4. The probe's speed (GB/s of mapped array).
+5. The copy tax of a traced GPU→CPU edge (``exp`` on the GPU, ``sum`` on the
+   CPU), its CUDA bound replaced by the pages the probe saw move while the CPU
+   consumer ran.
 
 Expected on an H100 (issue 4): all pages not on host after the GPU write, half
 after the half read, all on node 0 after the full read. On a machine without a
@@ -51,6 +54,9 @@ def show(step: str, arr: mx.array) -> None:
 
 
 def gpu_array(n: int) -> mx.array:
+    """A fresh GPU output: the cache is cleared first, so its buffer is new device
+    memory, not a recycled (perhaps managed) buffer of an earlier step."""
+    mx.clear_cache()
     x = mx.random.uniform(shape=(n,), stream=mx.gpu)
     mx.eval(x)
     mx.synchronize(mx.gpu)
@@ -67,6 +73,28 @@ def size_for(mb: int) -> int:
         print(f"shrinking arrays to {fmt_bytes(want)}: a quarter of the "
               f"{fmt_bytes(free)} free on the GPU (three arrays live at once)")
     return want // 4
+
+
+def gpu_to_cpu(a: mx.array, d1: mx.Stream, d2: mx.Stream) -> mx.array:
+    """One device switch: the GPU makes x, the CPU reads all of it."""
+    x = mx.exp(a, stream=d1)
+    return mx.sum(x, stream=d2)
+
+
+def observed_copy_tax(n: int) -> None:
+    mx.clear_cache()
+    a = gpu_array(n)
+    tax = um.copy_tax(um.trace(gpu_to_cpu, a, d1="gpu", d2="cpu"))
+    edge = next(i for i, e in enumerate(tax.edges)
+                if e.kind == "device switch" and e.src.startswith("Exp"))
+    x = mx.exp(a, stream=mx.gpu)
+    mx.eval(x)
+    before = um.residency(x)  # observer effect: x is now managed memory, pages on the GPU
+    t = perf_counter()
+    mx.eval(mx.sum(x, stream=mx.cpu))
+    seconds = perf_counter() - t
+    tax.observe(edge, before, um.residency(x), seconds)
+    print(tax)
 
 
 def main() -> None:
@@ -116,6 +144,7 @@ def main() -> None:
     del b
 
     print(f"\n3. CPU-made array c, {fmt_bytes(nbytes)}: GPU reads")
+    mx.clear_cache()
     c = mx.random.uniform(shape=(n,), stream=mx.cpu)
     mx.eval(c)
     show("after CPU write", c)
@@ -134,6 +163,10 @@ def main() -> None:
               f"(best of 10) = {mapped / best / 1e9:.1f} GB/s")
     else:
         print(f"  not probed: {r.message}")
+
+    print("\n5. copy tax of a GPU→CPU edge, observed")
+    del c
+    observed_copy_tax(n)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,27 @@ def test_bad_input():
         um.copy_tax(_graph(), bandwidth=0)
     with pytest.raises(ValueError, match="backend"):
         um.copy_tax(_graph(), backend="tpu")
+
+
+def _probe(codes: list[int]):
+    import numpy as np
+
+    from unimem._residency import Residency
+
+    return Residency((len(codes) * 1024,), "float32", len(codes) * 4096, 4096,
+                     np.array(codes, dtype=np.int32), "cuda", True, 1e-4)
+
+
+def test_observe_replaces_a_bound_with_pages_the_probe_saw_move():
+    tax = um.copy_tax(_graph(), backend="cuda")
+    before, after = _probe([-2, -2, -2, -2]), _probe([0, 0, -2, -2])  # half came to the host
+    e = tax.observe(0, before, after, seconds=0.05)
+    assert (e.platform_bytes, e.observed, e.seconds) == (8192, True, 0.05)
+    assert tax.platform_bytes == 8192 + 200  # edge 2 is still the bound
+    text = repr(tax)
+    assert "8.0 KiB moved (probed, 50.00 ms)" in text
+    assert "observed with the page probe: 1 of 3 edges" in text
+    with pytest.raises(IndexError):
+        tax.observe(3, before, after)
+    with pytest.raises(ValueError, match="same array"):
+        tax.observe(0, before, _probe([0]))

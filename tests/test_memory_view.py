@@ -162,3 +162,16 @@ def test_highlight_follows_a_linked_int_trait():
     assert view.highlight_rows == [0]
     hover.hovered = -1
     assert view.highlight_rows == []
+
+
+def test_a_registry_without_recording_gets_lanes_and_ends_from_the_view():
+    rec = _recording()
+    reg = um.track()  # what a user hands to um.watch(registry=...): no recording
+    x = mx.ones((1024,))
+    mx.eval(x)
+    reg.observe(0, [x])  # watch passes op ids only
+    assert reg["op0"].stream == "?" and reg["op0"].state == "allocated"
+    view = MemoryView(rec, reg, probe=True)
+    row = view.rows[0]
+    assert (row["stream"], row["state"]) == ("cpu", "evaluated") and row["pages"] >= 1
+    assert "op0   1024   float32  4.0 KiB  4.0 KiB  cpu     evaluated  0" in repr(view)

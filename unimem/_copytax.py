@@ -12,17 +12,19 @@ figures are kept apart:
   copy, streams only synchronise). CUDA: a GPU→CPU edge makes MLX copy the buffer
   into managed memory and its pages migrate when the CPU touches them; a CPU→GPU
   edge migrates managed pages on the GPU's first touch. unimem cannot see those
-  migrations per edge, so CUDA rows say "up to" the array size, labelled as a
-  bound; ``um.residency`` before and after shows the pages that actually moved.
+  migrations by themselves, so CUDA rows say "up to" the array size, labelled as
+  a bound, until :meth:`CopyTax.observe` replaces a row with the pages
+  ``um.residency`` saw move (before and after the consumer ran).
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._graph import CROSS_STREAM, DEVICE_SWITCH, Graph
 from ._recording import Recording, fmt_bytes, fmt_time
+from ._residency import Residency
 
 PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
 PLATFORM_BASIS = {
@@ -42,7 +44,9 @@ class EdgeTax:
     kind: str  # CROSS_STREAM or DEVICE_SWITCH
     nbytes: int
     discrete_bytes: int
-    platform_bytes: int  # a rule (0) or, on CUDA, a bound: never an observation
+    platform_bytes: int  # a rule (0), a bound (CUDA), or pages the probe saw move
+    observed: bool = False  # True: platform_bytes counts pages that changed place
+    seconds: float | None = None  # measured time of the consumer, when observed
 
     def bus_seconds(self, bandwidth: float) -> float:
         """Modelled time to send ``discrete_bytes`` over the bus: not measured."""
@@ -80,7 +84,9 @@ class CopyTax:
                  "this platform"]]
         for e in self.edges:
             here = fmt_bytes(e.platform_bytes)
-            if self.backend == "cuda" and e.platform_bytes:
+            if e.observed:
+                here += " moved (probed" + (f", {fmt_time(e.seconds)})" if e.seconds else ")")
+            elif self.backend == "cuda" and e.platform_bytes:
                 here = "≤ " + here
             rows.append([e.src, e.dst, e.kind, fmt_bytes(e.nbytes), fmt_bytes(e.discrete_bytes),
                          fmt_time(e.bus_seconds(self.bandwidth)), here])
@@ -96,6 +102,9 @@ class CopyTax:
                    f"{fmt_time(self.bus_seconds)} at {self.bandwidth / 1e9:.0f} GB/s "
                    "(model, not measured)")
         out.append(f"  this platform: {PLATFORM_BASIS[self.backend]}")
+        seen = sum(e.observed for e in self.edges)
+        if seen:
+            out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
         rows = self.table()
         if len(rows) > 1:
             shown = rows[: max_rows + 1]
@@ -111,6 +120,22 @@ class CopyTax:
 
     def _repr_html_(self) -> str:
         return f"<pre class='unimem-copytax'>{html.escape(repr(self))}</pre>"
+
+    def observe(self, edge: int, before: Residency, after: Residency,
+                seconds: float | None = None) -> EdgeTax:
+        """Replace edge ``edge``'s platform bytes with what the probe saw move.
+
+        ``before``/``after``: ``um.residency`` of the crossing array before and after
+        the consumer ran (``seconds``: its measured time, if timed). Pages that
+        arrived on the host or left it count; the edge is then marked observed.
+        """
+        if not 0 <= edge < len(self.edges):
+            raise IndexError(f"edge must be in [0, {len(self.edges)}), got {edge}")
+        moved = after.moved_pages(before)
+        e = replace(self.edges[edge], platform_bytes=moved * after.page_size, observed=True,
+                    seconds=seconds)
+        self.edges[edge] = e
+        return e
 
 
 def _platform_bytes(kind: str, nbytes: int, backend: str) -> int:

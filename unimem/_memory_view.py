@@ -136,7 +136,7 @@ class MemoryView(anywidget.AnyWidget):
         samples = list(self.recording.memory) if self.recording is not None else []
         self._samples = samples
         data = downsample(self._columns(samples))
-        entries = self.registry.entries() if self.registry is not None else []
+        entries = self.registry.entries(self.recording) if self.registry is not None else []
         self._hidden = max(0, len(entries) - self.max_rows)
         self._entries = entries[self._hidden:]
         self._residency = self._probe_all()
@@ -225,7 +225,7 @@ class MemoryView(anywidget.AnyWidget):
                 figs = "no samples"
             out.append(f"  {key:<6} {figs}: {words}")
         if self.registry is not None:
-            rows = self.registry.lines()[1:]
+            rows = self.registry.lines(self.recording)[1:]
             out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
         for name, res in self._residency.items():
             out.append(f"  residency {name}: {_residency_text(res)}")

@@ -96,21 +96,16 @@ class Registry:
 
     def observe(self, op_id: int, outputs: Iterable[mx.array], *, stream: str | None = None,
                 name: str | None = None) -> None:
-        """Register what op ``op_id`` produced, named ``name`` or ``op<id>[.k]``."""
+        """Register what op ``op_id`` produced, named ``name`` or ``op<id>[.k]``.
+
+        Without ``stream``, the lane is read from a recording when the entry is read
+        (this registry's, or the one passed to :meth:`entries`).
+        """
         outs = [o for o in outputs if isinstance(o, mx.array)]
-        if stream is None:
-            stream = self._lane_of(op_id)
         base = name or f"op{op_id}"
         for k, arr in enumerate(outs):
-            self.add(base if len(outs) == 1 else f"{base}.{k}", arr, stream=stream,
+            self.add(base if len(outs) == 1 else f"{base}.{k}", arr, stream=stream or "?",
                      producer=op_id)
-
-    def _lane_of(self, op_id: int) -> str:
-        rec = self.recording
-        if rec is None or not 0 <= op_id < len(rec.ops):
-            return "?"
-        lane = rec.ops[op_id].lane
-        return rec.lanes[lane].name if 0 <= lane < len(rec.lanes) else "?"
 
     def _evict(self) -> None:
         """Drop down to 90% of the limit (so a long watch pays this rarely): freed
@@ -147,15 +142,20 @@ class Registry:
             if arr is not None:
                 yield slot.name, arr
 
-    def entry(self, name: str) -> Entry:
+    def entry(self, name: str, recording: Recording | None = None) -> Entry:
         slot = self._slots.get(name)
         if slot is None:
             raise KeyError(f"no array named {name!r}; registered: {self.names()[:10]}")
-        return self._snapshot(slot)
+        return self._snapshot(slot, recording or self.recording)
 
-    def entries(self) -> list[Entry]:
-        """A snapshot of every entry, in registration order."""
-        return [self._snapshot(s) for s in list(self._slots.values())]
+    def entries(self, recording: Recording | None = None) -> list[Entry]:
+        """A snapshot of every entry, in registration order.
+
+        ``recording`` (default: the registry's own) gives producing ops their lane
+        and measured end: what ``um.watch`` registers carries only op ids.
+        """
+        rec = recording or self.recording
+        return [self._snapshot(s, rec) for s in list(self._slots.values())]
 
     def __getitem__(self, name: str) -> Entry:
         return self.entry(name)
@@ -165,30 +165,25 @@ class Registry:
         wanted = set(op_ids)
         return [s.name for s in self._slots.values() if s.producer in wanted]
 
-    def _snapshot(self, slot: _Slot) -> Entry:
+    def _snapshot(self, slot: _Slot, rec: Recording | None) -> Entry:
         arr = slot.ref()
         if arr is None:
             state = FREED
         else:
             try:
                 slot.buffer = int(mx.get_array_buffer_size(arr))
-                state = EVALUATED if self._op_done(slot.producer) else ALLOCATED
+                state = EVALUATED if _op_done(rec, slot.producer) else ALLOCATED
             except ValueError:  # never scheduled: MLX raises, and waits for nothing
                 state = LAZY
+        stream = slot.stream if slot.stream != "?" else _lane_of(rec, slot.producer)
         return Entry(slot.name, slot.shape, slot.dtype, slot.nbytes, slot.buffer,
-                     slot.stream, state, arr is not None, slot.producer)
-
-    def _op_done(self, op_id: int | None) -> bool:
-        rec = self.recording
-        if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
-            return False
-        return rec.ops[op_id].end is not None
+                     stream, state, arr is not None, slot.producer)
 
     # -- views -----------------------------------------------------------------
-    def table(self) -> list[list[str]]:
+    def table(self, recording: Recording | None = None) -> list[list[str]]:
         """Header plus one row of text per entry (no addresses, no times)."""
         rows = [["name", "shape", "dtype", "bytes", "buffer", "stream", "state", "op"]]
-        for e in self.entries():
+        for e in self.entries(recording):
             rows.append([
                 e.name, "×".join(map(str, e.shape)) or "scalar", e.dtype, fmt_bytes(e.nbytes),
                 fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
@@ -196,13 +191,13 @@ class Registry:
             ])
         return rows
 
-    def lines(self) -> list[str]:
-        entries = self.entries()
+    def lines(self, recording: Recording | None = None) -> list[str]:
+        entries = self.entries(recording)
         alive = sum(e.alive for e in entries)
         head = f"Registry: {len(entries)} arrays ({alive} alive)"
         if self.dropped:
             head += f", {self.dropped} older entries dropped (limit {self.limit})"
-        rows = self.table()
+        rows = self.table(recording)
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         out = [head]
         out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -218,6 +213,19 @@ class Registry:
                        for r in rows[1:])
         return (f"<div><b>{html.escape(self.lines()[0])}</b><table class='unimem-registry'>"
                 f"<tr>{head}</tr>{body}</table></div>")
+
+
+def _op_done(rec: Recording | None, op_id: int | None) -> bool:
+    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
+        return False
+    return rec.ops[op_id].end is not None
+
+
+def _lane_of(rec: Recording | None, op_id: int | None) -> str:
+    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
+        return "?"
+    lane = rec.ops[op_id].lane
+    return rec.lanes[lane].name if 0 <= lane < len(rec.lanes) else "?"
 
 
 def track(*arrays: mx.array, **named: mx.array) -> Registry:

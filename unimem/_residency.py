@@ -114,6 +114,15 @@ class Residency:
             return None
         return len(self.pages) * self.page_size / self.seconds / 1e9
 
+    def moved_pages(self, before: Residency) -> int:
+        """Pages of the same array that arrived on the host or left it since ``before``."""
+        if len(before.pages) != len(self.pages) or before.page_size != self.page_size:
+            raise ValueError("moved_pages compares two probes of the same array: "
+                             f"{len(before.pages)} pages vs {len(self.pages)}")
+        if not (self.probed and before.probed):
+            raise ValueError("moved_pages needs two probed results (move_pages is unavailable)")
+        return int(np.count_nonzero((before.pages >= 0) != (self.pages >= 0)))
+
     def lines(self, max_runs: int = 8) -> list[str]:
         title = self.name + ": " if self.name else ""
         shape = "×".join(map(str, self.shape)) or "scalar"

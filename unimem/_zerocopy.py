@@ -2,8 +2,9 @@
 
 The proof is ``np.shares_memory`` between the converted object and a NumPy view
 of the MLX buffer (exact overlap of addresses), and a write through one side
-seen by the other. Times are measured per conversion on fresh arrays, so a first
-conversion's cost (on CUDA, MLX moving a GPU output into managed memory) is in.
+seen by the other. Times are measured per conversion on fresh arrays (MLX's
+buffer cache cleared first, so no buffer is recycled), so a first conversion's
+cost (on CUDA, MLX moving a GPU output into managed memory) is in.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ Probe = Callable[[int], tuple[bool, "bool | None", float]]
 
 def _to_numpy(convert: Callable[[mx.array], Any]) -> Probe:
     def run(n: int) -> tuple[bool, bool | None, float]:
-        src = mx.arange(n, dtype=mx.float32) + 1  # made by MLX on the default device
+        mx.clear_cache()  # a new buffer each time, not one recycled (and moved) before
+        # An op output on the default device that owns a new buffer (an element-wise
+        # op could reuse its input's buffer, which on CUDA may be managed already).
+        src = mx.random.uniform(shape=(n,))
         mx.eval(src)
         t = perf_counter()
         out = convert(src)
