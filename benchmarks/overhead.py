@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn

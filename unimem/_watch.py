@@ -21,7 +21,7 @@ from typing import Any
 import mlx.core as mx
 
 from ._intercept import Interceptor
-from ._recorder import MODES, Recorder, derive_starts
+from ._recorder import MODES, Recorder
 from ._recording import Op, Recording, fmt_time
 from ._sampler import MemorySampler
 
