@@ -89,8 +89,9 @@ def workloads() -> dict[str, Call]:
     out[f"(b) chain split {s1}->{s2}"] = bind(chain_split, (x,), dict(s1=s1, s2=s2))
     out[f"(b) chain alternating {s1}<->{s2}"] = bind(chain_alternating, (x,),
                                                      dict(s1=s1, s2=s2))
-    if gpu:
+    if gpu:  # and the CPU-only chain, for numbers from a machine with free cores
         out["(b) chain split gpu->gpu"] = bind(chain_split, (x,), dict(s1="gpu", s2="gpu"))
+        out["(b) chain split cpu->cpu:1"] = bind(chain_split, (x,), dict(s1="cpu", s2="cpu:1"))
     out["(c) mlp step"] = mlp_step_call()
     return out
 
