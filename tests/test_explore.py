@@ -23,7 +23,7 @@ def rows(e: um.Explore) -> list[list[str]]:
 @pytest.fixture
 def explored(fun, ab) -> um.Explore:
     a, b = ab
-    return um.explore(fun, a, b, d1="cpu", d2=mx.cpu, repeat=1, warmup=0)
+    return um.explore(fun, a, b, d1="cpu", d2=mx.cpu, repeat=1, warmup=0, mode="op")
 
 
 def test_controls_and_first_run(explored):
@@ -79,10 +79,12 @@ def test_bad_placements_raise_from_run(explored):
         e.run(d3="cpu")
     with pytest.raises(ValueError, match="not a stream name"):
         e.run(d1="tpu")
+    assert "ValueError: " in e.status.value and "tpu" in e.status.value
     if not gpu_available():
         with pytest.raises(um.GPUUnavailableError, match="cpu:1"):
             e.run(d1="gpu")
-    assert len(rows(e)) == 1
+        assert "GPUUnavailableError" in e.status.value
+    assert len(rows(e)) == 1 and not e.button.disabled
 
 
 def test_errors_from_a_control_show_in_the_widget(ab):
@@ -124,3 +126,11 @@ def test_gpu_placements_where_mlx_has_a_gpu(fun, ab):
     assert lanes["gpu"] == "gpu" and lanes["cpu"] == "cpu"
     e.run(d1="cpu", d2="gpu")
     assert [r[1] for r in rows(e)] == ["d1=gpu, d2=cpu", "d1=cpu, d2=gpu"]
+
+
+def test_default_mode_is_profiles_default(fun, ab):
+    import inspect
+
+    a, b = ab
+    e = um.explore(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0)
+    assert e.latest.mode == inspect.signature(um.profile).parameters["mode"].default

@@ -251,3 +251,39 @@ def test_refresh_while_a_recorder_appends():
     tl.refresh()
     assert list(columns(tl)["id"]) == list(range(2900, 3000))
     assert tl._meta["recordings"][0]["ops_total"] == 3000
+
+
+def test_refresh_reuses_settled_rows_but_follows_changes():
+    rec = chain(6)
+    rec.ops[5].end, rec.ops[5].start = None, None  # still running
+    tl = Timeline(rec, window=4)
+    assert math.isnan(columns(tl)["end"][3])
+    rec.ops[5].start, rec.ops[5].end = 5.5e-3, 7e-3  # it finished; its start was derived
+    rec.ops[4].start = 4.2e-3  # a start derived again (e.g. when the recorder closes)
+    tl.refresh()
+    cols = columns(tl)
+    assert list(cols["end"][2:]) == [5e-3, 7e-3] and list(cols["start"][2:]) == [4.2e-3, 5.5e-3]
+    assert list(cols["flags"]) == [0, 0, 0, 0]
+
+
+def test_only_the_strings_the_window_uses_are_sent():
+    rec = chain(10)
+    for i, op in enumerate(rec.ops):
+        op.name = f"Op{i}"
+    tl = Timeline(rec, window=3)
+    assert sorted(tl._meta["strings"]) == ["", "Op7", "Op8", "Op9"]  # "" = no shape info
+    cols = columns(tl)
+    assert [tl._meta["strings"][i] for i in cols["name"]] == ["Op7", "Op8", "Op9"]
+    for i in range(10, 13):
+        rec.ops.append(Op(i, 0, f"Op{i}", i * 1e-3, i * 1e-3, (i + 1) * 1e-3))
+    tl.refresh()
+    assert sorted(tl._meta["strings"]) == ["", "Op10", "Op11", "Op12"]
+
+
+def test_highlight_takes_a_critical_path():
+    rec = chain(8)
+    path = um.critical_path(rec)
+    tl = Timeline(rec, window=5)
+    tl.highlight(path)  # its .ops, in time order; those in the window become bars
+    assert tl._highlight == [i - 3 for i in path.ops if i >= 3]
+    assert tl._highlight

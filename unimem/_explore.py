@@ -34,7 +34,7 @@ def stream_choices(current: str | None = None) -> list[str]:
 class Explore(w.VBox):
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
-    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "op",
+    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "segment",
                  window: int = 20_000) -> None:
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
         self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
@@ -64,9 +64,19 @@ class Explore(w.VBox):
 
         The dropdowns follow, without triggering a second run. Errors propagate.
         """
-        call = self.call.with_placement(placement)  # ValueError for unknown parameters
+        try:
+            call = self.call.with_placement(placement)  # ValueError for unknown parameters
+            self.status.value = html.escape(f"running {call.placement.label} …")
+            self.button.disabled = True  # reaches the browser while the kernel measures
+            recording = self._measure(call)
+        except Exception as exc:
+            self.status.value = (f"<span class='unimem-error' style='color:#b00'>"
+                                 f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+                                 "</span>")
+            raise
+        finally:
+            self.button.disabled = False
         names = call.placement.names
-        recording = self._measure(call)
         self._quiet = True
         try:
             for param, name in names.items():
@@ -90,14 +100,12 @@ class Explore(w.VBox):
             self._run_safely()
 
     def _run_safely(self) -> None:
-        """From a control: show an error in the widget instead of raising in a callback."""
+        """From a control: the error shows in the status line, not raised in a callback."""
         placement = {p: c.value for p, c in self.controls.items()}
         try:
             self.run(**placement)
-        except Exception as exc:  # the widget's own status line is the place to say it
-            self.status.value = (f"<span class='unimem-error' style='color:#b00'>"
-                                 f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
-                                 "</span>")
+        except Exception:  # run() has written it into the widget's status line
+            pass
 
     def _record(self, recording: Recording) -> None:
         key = tuple(recording.placement.items())
@@ -139,7 +147,7 @@ def _placement_text(rec: Recording) -> str:
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
-            mode: str = "op", window: int = 20_000, **kwargs: Any) -> Explore:
+            mode: str = "segment", window: int = 20_000, **kwargs: Any) -> Explore:
     """An interactive widget to place ``fun``'s ops on streams and compare the runs.
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX

@@ -52,6 +52,14 @@ class _Columns:
         self.cols.setdefault(name, []).append(np.asarray(values, dtype=dtype))
         self.dtypes[name] = dtype
 
+    def compact_strings(self, table: list[str], names: Sequence[str]) -> list[str]:
+        """Renumber the string columns ``names`` to the texts they use; those texts."""
+        ids = [np.concatenate(self.cols[n]).astype(np.intp) for n in names]
+        used = np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.intp)
+        for n, col in zip(names, ids):
+            self.cols[n] = [np.searchsorted(used, col)]
+        return [table[i] for i in used]
+
     def pack(self) -> tuple[bytes, dict[str, list[Any]]]:
         # widest types first, so every column starts aligned to its element size
         order = sorted(self.cols, key=lambda n: -np.dtype(self.dtypes[n]).itemsize)
@@ -119,24 +127,55 @@ def fidelity_lines(rec: Recording) -> list[str]:
 
 _OP_COLUMNS = (("start", "f8"), ("end", "f8"), ("nbytes", "f8"), ("row", "i4"),
                ("name", "i4"), ("info", "i4"), ("id", "i4"), ("flags", "u1"))
+_ROW = 3  # the column that holds the lane id until it is mapped to a global row
 
 
-def _op_table(ops: Sequence[Op], rows: dict[int, int], strings: _Strings) -> np.ndarray:
-    """One row per op, one column per entry of ``_OP_COLUMNS`` (a single pass)."""
-    nan, name, info = math.nan, strings, strings.info
-    flat = chain.from_iterable(
-        (op.start if op.start is not None else _fallback_start(op),
-         nan if op.end is None else op.end, op.nbytes, rows[op.lane], name(op.name), info(op),
-         op.id,
-         (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if op.end is None else 0))
-        for op in ops)
-    width = len(_OP_COLUMNS)
-    return np.fromiter(flat, dtype="f8", count=len(ops) * width).reshape(len(ops), width)
+class PackCache:
+    """Rows of settled ops (start and end known) from earlier packs.
+
+    A live view re-packs mostly the same ops several times a second; a settled
+    op's row is reused while its start and end are unchanged (anything else is
+    rebuilt). Its string ids refer to ``strings``, kept with it.
+    """
+
+    def __init__(self) -> None:
+        self.strings = _Strings()
+        self.rows: dict[int, dict[int, tuple[float, ...]]] = {}  # recording -> op id -> row
+
+    def table(self, r: int, ops: Sequence[Op]) -> np.ndarray:
+        """One row per op, one column per entry of ``_OP_COLUMNS`` (lane id in ``_ROW``)."""
+        store = self.rows.setdefault(r, {})
+        if len(store) > 2 * len(ops) + 1024:  # forget ops that left the window
+            keep = {op.id for op in ops}
+            store = self.rows[r] = {i: row for i, row in store.items() if i in keep}
+        get, name, info, nan = store.get, self.strings, self.strings.info, math.nan
+
+        def row(op: Op) -> tuple[float, ...]:
+            start, end = op.start, op.end
+            cached = get(op.id)
+            if cached is not None and cached[0] == start and cached[1] == end:
+                return cached
+            new = (start if start is not None else _fallback_start(op),
+                   nan if end is None else end, op.nbytes, op.lane, name(op.name), info(op),
+                   op.id,
+                   (START_MEASURED if op.start_measured else 0) | (IN_FLIGHT if end is None else 0))
+            if start is not None and end is not None:
+                store[op.id] = new
+            return new
+
+        width = len(_OP_COLUMNS)
+        flat = np.fromiter(chain.from_iterable(map(row, ops)), dtype="f8",
+                           count=len(ops) * width)
+        return flat.reshape(len(ops), width)
 
 
-def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) -> Packed:
-    """Columns of every recording's last ``window`` ops, flows between them, memory."""
-    cols, strings = _Columns(), _Strings()
+def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
+         cache: PackCache | None = None) -> Packed:
+    """Columns of every recording's last ``window`` ops, flows between them, memory.
+
+    ``cache`` (kept by a widget across refreshes) reuses the rows of settled ops.
+    """
+    cols, cache = _Columns(), cache or PackCache()
     meta: dict[str, Any] = {"recordings": [], "lanes": [], "flow_kinds": list(FLOW_KINDS)}
     index: list[dict[int, int]] = []
     n_ops = n_flows = n_mem = 0
@@ -152,7 +191,10 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
                                   "label": lane.label, "device": lane.device})
         ids = {op.id: n_ops + i for i, op in enumerate(ops)}
         index.append(ids)
-        table = _op_table(ops, rows, strings)
+        table = cache.table(r, ops)
+        lane_row = np.full(max(rows, default=0) + 1, -1.0)
+        lane_row[list(rows)] = list(rows.values())
+        table[:, _ROW] = lane_row[table[:, _ROW].astype(np.intp)]
         for k, (name, dtype) in enumerate(_OP_COLUMNS):
             cols.add(name, dtype, table[:, k])
         flows = _window_flows(rec, ids)
@@ -175,8 +217,9 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int) ->
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
         })
         n_ops, n_flows, n_mem = n_ops + len(ops), n_flows + len(flows), n_mem + len(mem)
+    meta["strings"] = cols.compact_strings(cache.strings.items, ("name", "info"))
     payload, meta["arrays"] = cols.pack()
-    meta.update(strings=strings.items, n_ops=n_ops, n_flows=n_flows, n_memory=n_mem, now=now)
+    meta.update(n_ops=n_ops, n_flows=n_flows, n_memory=n_mem, now=now)
     return Packed(meta, payload, index)
 
 

@@ -15,7 +15,7 @@ import anywidget
 import traitlets as t
 
 from ._assets import asset
-from ._pack import Packed, pack
+from ._pack import PackCache, Packed, pack
 from ._recording import Recording
 
 
@@ -81,11 +81,12 @@ class Timeline(anywidget.AnyWidget):
                              "give one label per recording")
         self.recordings, self.labels = list(recordings), labels
         self._highlight_ids = {}
+        self._cache = PackCache()  # rows of settled ops, reused by refresh()
         self.refresh()
 
     def refresh(self) -> None:
         """Re-pack and re-send the recordings (cheap: proportional to ``window``)."""
-        self._packed = pack(self.recordings, self.labels, self.window)
+        self._packed = pack(self.recordings, self.labels, self.window, self._cache)
         with self.hold_sync():
             self._meta = self._packed.meta
             self._payload = self._packed.payload

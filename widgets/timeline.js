@@ -38,7 +38,7 @@ const CSS = `
   font-weight: 600; font-size: 10px; line-height: 15px; }
 .unimem-recording-title { position: absolute; left: 0; right: 0; height: ${HEAD_H}px; overflow: hidden;
   white-space: nowrap; text-overflow: ellipsis; font-size: 11px; color: #555; pointer-events: none;
-  background: rgba(255, 255, 255, 0.9); }
+  background: #fff; z-index: 1; }
 .unimem-recording-title b { color: #222; font-size: 12px; }
 .unimem-tooltip { position: absolute; display: none; pointer-events: none; background: #fffffa; border: 1px solid #aaa;
   border-radius: 3px; padding: 4px 6px; font-size: 11px; white-space: pre; box-shadow: 0 1px 4px rgba(0,0,0,.2); z-index: 2; }
@@ -367,14 +367,18 @@ function render({ model, el }) {
       const last = Math.min(off + n, lowerBoundFlat(t, off, off + n, view[1]) + 1);
       for (const k of ["cache", "active", "peak"]) {
         const v = cols[`mem_${k}`], p = new Path2D();
-        let col = -Infinity, yy = 0;
-        for (let i = first; i < last; i++) { // step line, at most one step per pixel column
-          const x = xOf(t[i]), c = Math.floor(x);
+        // a step line; samples sharing a pixel column become one vertical stroke through
+        // their extremes, so a frame costs O(columns) path vertices, whatever the count
+        let col = NaN, lo = 0, hi = 0, lastY = 0;
+        for (let i = first; i < last; i++) {
+          const x = xOf(t[i]), c = Math.round(x);
           const ny = y + MEM_H - 2 - (v[i] / memTop) * h;
-          if (i === first) { p.moveTo(x, ny); col = c; yy = ny; continue; }
-          if (c === col && i < last - 1) { yy = Math.min(yy, ny); continue; } // keep the column's highest
-          p.lineTo(x, yy); p.lineTo(x, ny); col = c; yy = ny;
+          if (c === col) { lo = Math.min(lo, ny); hi = Math.max(hi, ny); lastY = ny; continue; }
+          if (!Number.isNaN(col)) { p.lineTo(col, lo); p.lineTo(col, hi); p.lineTo(col, lastY); }
+          if (i === first) p.moveTo(c, ny); else p.lineTo(c, lastY); // hold the level, then step
+          col = c; lo = hi = lastY = ny;
         }
+        if (!Number.isNaN(col)) { p.lineTo(col, lo); p.lineTo(col, hi); p.lineTo(col, lastY); }
         ctx.strokeStyle = MEM_COLORS[k]; ctx.lineWidth = k === "active" ? 1.5 : 1.2;
         ctx.setLineDash(k === "peak" ? [4, 3] : []); ctx.stroke(p);
       }

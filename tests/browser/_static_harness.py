@@ -133,20 +133,32 @@ def serve(timeline: Any) -> Iterator[str]:
 
 
 @contextmanager
-def browser_page(timeout_s: float = 60) -> Iterator[Any]:
-    """A headless Debian Chromium page (never a downloaded browser), closed afterwards."""
+def browser_page(browser: Any = None, timeout_s: float = 60) -> Iterator[Any]:
+    """A page in ``browser`` (e.g. the browser tests' session Chromium), or else in a
+    headless Debian Chromium started here (never a downloaded browser); closed after."""
+    if browser is not None:
+        page = _page(browser, timeout_s)
+        try:
+            yield page
+        finally:
+            page.context.close()
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        own = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(timeout_s * 1000)
-            page.unimem_errors = []
-            page.on("pageerror", lambda exc: page.unimem_errors.append(str(exc)))
-            yield page
+            yield _page(own, timeout_s)
         finally:
-            browser.close()
+            own.close()
+
+
+def _page(browser: Any, timeout_s: float) -> Any:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    page.unimem_errors = []
+    page.on("pageerror", lambda exc: page.unimem_errors.append(str(exc)))
+    return page
 
 
 def open_timeline(page: Any, url: str) -> float:

@@ -55,7 +55,7 @@ def state(view: MemoryView) -> dict:
     return out
 
 
-def test_memory_view_renders_counters_table_and_strips():
+def test_memory_view_renders_counters_table_and_strips(browser):
     rec = Recording("t", {}, "watch", "test", [Lane(0, "cpu", "cpu", 0)])
     rec.ops += [Op(0, 0, "uniform", 0.0, end=0.1), Op(1, 0, "exp", 0.1, end=0.2, inputs=(0,))]
     rec.memory += [MemorySample(0.01 * i, 1000 * i, 500, 1000 * i + 300) for i in range(50)]
@@ -68,7 +68,7 @@ def test_memory_view_renders_counters_table_and_strips():
     view = MemoryView(rec, reg, probe=True)
     js = base64.b64encode(asset("memory.js").read_bytes()).decode()
     html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
-    with browser_page() as page:
+    with browser_page(browser) as page:  # the session Chromium: one Playwright per thread
         page.set_content(html)
         page.wait_for_function("window.ready === true")
         assert page.unimem_errors == []

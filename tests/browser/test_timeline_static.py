@@ -1,7 +1,8 @@
 """widgets/timeline.js in headless Chromium, fed a real Timeline's state (no Jupyter).
 
 Quicker than the JupyterLab test and aimed at the renderer: lanes, bars, flows,
-open bars, hover, zoom and reset, the payload of two stacked recordings.
+open bars, hover, zoom and reset, the payload of two stacked recordings. Pages
+open in the browser tests' session Chromium (the ``browser`` fixture).
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ def recording(title: str, n: int, in_flight: bool) -> Recording:
     return rec
 
 
-def test_renders_lanes_bars_flows_and_interacts():
+def test_renders_lanes_bars_flows_and_interacts(browser):
     tl = Timeline(recording("first", 12, in_flight=True), recording("second", 6, False),
                   labels=["one", "two"])
     tl.highlight([0, 1, 2])
-    with serve(tl) as url, browser_page() as page:
+    with serve(tl) as url, browser_page(browser) as page:
         open_timeline(page, url)
         root = page.locator(".unimem-timeline")
         assert root.get_attribute("data-lanes") == "4"
@@ -73,11 +74,11 @@ def test_renders_lanes_bars_flows_and_interacts():
         assert not page.unimem_errors
 
 
-def test_starts_empty_then_follows_refreshes():
+def test_starts_empty_then_follows_refreshes(browser):
     """What a live watch does: a Timeline made before any op, refreshed as ops arrive."""
     rec = Recording("live", {}, "watch", "measured: test")
     tl = Timeline(rec, window=4)
-    with serve(tl) as url, browser_page() as page:
+    with serve(tl) as url, browser_page(browser) as page:
         open_timeline(page, url)
         root = page.locator(".unimem-timeline")
         assert (root.get_attribute("data-lanes"), root.get_attribute("data-bars")) == ("0", "0")
