@@ -94,3 +94,10 @@ def test_on_a_real_profile(fun, ab):
     ends = [p.ops[i].end for i in cp.ops]
     assert ends == sorted(ends)
     assert "exp" in repr(um.diff(p, p))
+
+
+def test_critical_path_highlights_on_the_timeline():
+    rec = diamond()
+    tl = um.Timeline(rec)
+    tl.highlight(um.critical_path(rec).ops)
+    assert "2 ops highlighted" in repr(tl)

@@ -178,3 +178,27 @@ def test_views_refresh_on_a_timer_never_per_op():
     assert ops >= 60
     assert 1 <= view.refreshes <= elapsed * 20 + 2  # at most ui_hz a second, plus the last
     assert view.refreshes < ops
+
+
+def test_live_timeline_draws_in_flight_ops_open_and_keeps_every_op():
+    w = um.watch(display=False, memory=True, window=5)
+    a = mx.random.uniform(shape=(384, 384))
+    mx.eval(a)
+    with w:
+        assert isinstance(w.timeline, um.Timeline)
+        assert isinstance(w.memory_view, um.MemoryView)
+        for _ in range(8):
+            b = mx.exp(a, stream=mx.cpu)
+            mx.eval(b)
+        for _ in range(40):  # ~40 matmuls: still running right after the hand-off
+            a = mx.tanh(a @ a, stream=mx.cpu)
+        mx.async_eval(a)
+        w.refresh()
+        flying = [op for op in w.recording.ops if op.end is None]
+        if flying:  # the usual case; a very fast machine may have finished already
+            assert "in flight" in repr(w.timeline)
+            assert all(op.start is not None for op in flying)  # drawn from a lower bound
+    assert all(op.end is not None for op in w.recording.ops)
+    assert len(w.recording.ops) > 5  # the recording keeps everything ...
+    n = len(w.recording.ops)
+    assert f"showing last 5 of {n} ops" in repr(w.timeline)  # ... the view shows the window

@@ -109,6 +109,8 @@ class Recorder:
         self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
         self._pending_producers: dict[StreamId, set[int]] = {}  # ops those calls read
         self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
+        self._last_stream: StreamId | None = None  # the stream of the last pending call,
+        self._last_calls: list[OpCall] = []  # and its pending list
         self._oldest: float | None = None  # perf_counter of the oldest pending call
         # called with each op handed off and its outputs (watch feeds a Registry)
         self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
@@ -188,14 +190,14 @@ class Recorder:
         if self.mode != "segment":
             self._run([call])
             return
-        pending_out, made_by = self._pending_out, self._made_by
+        pending_out, made_by, stream = self._pending_out, self._made_by, call.stream
         producers: set[int] = set()
         unknown: list[mx.array] = []
         for a in call.inputs:  # resolved now, once, rather than again at hand-off
             key = id(a)
             src = pending_out.get(key)
             if src is not None:
-                if src == call.stream:
+                if src is stream or src == stream:
                     continue  # made earlier in this segment
                 self._flush_stream(src)  # a producer pending on another stream goes first
             entry = made_by.get(key)
@@ -208,16 +210,22 @@ class Recorder:
                 unknown.append(a)
         if unknown:
             src_op = self.untracked(unknown)
-            if src_op is None:  # the inputs are grad/vmap/compile tracers
+            if src_op is None:  # the inputs are grad/vmap/compile tracers: remember them,
+                for u in unknown:  # so the next call reading them skips without a try
+                    self._traced[id(u)] = _weak(u, self._traced)
                 self._skip(call)
                 return
             producers.add(src_op)
         if producers:
-            self._pending_producers.setdefault(call.stream, set()).update(producers)
-        calls = self._pending.setdefault(call.stream, [])
+            self._pending_producers.setdefault(stream, set()).update(producers)
+        if stream is self._last_stream:  # the common case: skip hashing the stream id
+            calls = self._last_calls
+        else:
+            calls = self._pending.setdefault(stream, [])
+            self._last_stream, self._last_calls = stream, calls
         calls.append(call)
         for o in call.outputs:
-            pending_out[id(o)] = call.stream
+            pending_out[id(o)] = stream
         if len(calls) >= self.segment_size:  # a full segment takes every pending one along,
             self.flush()  # so a lone call on a quiet stream is not held back to the end
         elif self.segment_budget is not None:
@@ -238,6 +246,8 @@ class Recorder:
             self._traced[id(o)] = _weak(o, self._traced)
 
     def _flush_stream(self, stream: StreamId) -> None:
+        if stream == self._last_stream:
+            self._last_stream = None
         calls = self._pending.pop(stream, None)
         producers = self._pending_producers.pop(stream, set())
         if not calls:
@@ -359,6 +369,7 @@ class Recorder:
             self.close()
 
     def close(self) -> None:
+        self._last_stream = None
         self._pending.clear()
         self._pending_producers.clear()
         self._pending_out.clear()

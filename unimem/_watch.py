@@ -21,9 +21,11 @@ from typing import Any
 import mlx.core as mx
 
 from ._intercept import Interceptor
-from ._recorder import MODES, Recorder, derive_starts
+from ._memory_view import MemoryView
+from ._recorder import MODES, Recorder
 from ._recording import Op, Recording, fmt_time
 from ._sampler import MemorySampler
+from ._timeline import Timeline
 
 LIVE_MODES = ("segment", "op")
 METHOD = ("measured live: one async_eval per {unit}, a waiter per stream stamps each end "
@@ -98,8 +100,8 @@ class Watch:
         self._sampler: MemorySampler | None = None
         self._saved: list[tuple[Any, str, Any]] = []
         self._live = _LiveStarts(self.recording)
-        self._timeline: Any = None
-        self._memory_view: Any = None
+        self._timeline: Timeline | None = None
+        self._memory_view: MemoryView | None = None
         self._stop_ui = threading.Event()
         self._ui_thread: threading.Thread | None = None
         self._t_enter = 0.0
@@ -109,28 +111,22 @@ class Watch:
         return Recorder(self.recording, self.mode, segment_size=size, segment_budget=budget,
                         sample_memory=False)
 
-    # -- widgets (optional: the data side works without them) --------------------
+    # -- widgets (made on first use: the data side needs none) -------------------
     @property
-    def timeline(self) -> Any:
-        """The live Timeline (None when the widget module is unavailable)."""
+    def timeline(self) -> Timeline:
+        """The live Timeline: the last ``window`` ops, redrawn at most ``ui_hz``/s."""
         if self._timeline is None:
-            try:
-                from ._timeline import Timeline
-            except ImportError:
-                return None
             self._live.update()
             self._timeline = Timeline(self.recording, window=self.window)
+            self._ensure_ui()
         return self._timeline
 
     @property
-    def memory_view(self) -> Any:
-        """The live MemoryView, when memory is watched and the widget is available."""
+    def memory_view(self) -> MemoryView | None:
+        """The live MemoryView (None when ``memory=False``)."""
         if self._memory_view is None and self.memory:
-            try:
-                from ._memory_view import MemoryView
-            except ImportError:
-                return None
             self._memory_view = MemoryView(self.recording, self.registry)
+            self._ensure_ui()
         return self._memory_view
 
     def refresh(self) -> None:
@@ -155,12 +151,9 @@ class Watch:
                                           self._memory_hz).start()
         if self.display and _in_notebook():
             self._show()
-        if self._timeline is not None or self._memory_view is not None:
-            self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
-                                               name="unimem-watch-ui")
-            self._ui_thread.start()
         self.state = "watching"
         self._t_enter = perf_counter()
+        self._ensure_ui()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -221,9 +214,17 @@ class Watch:
     def _show(self) -> None:
         from IPython.display import display
 
-        for view in (self.timeline, self.memory_view):
-            if view is not None:
-                display(view)
+        display(self.timeline)
+        if self.memory_view is not None:
+            display(self.memory_view)
+
+    def _ensure_ui(self) -> None:
+        """Start the redraw timer once there is a view to redraw and a block running."""
+        has_view = self._timeline is not None or self._memory_view is not None
+        if has_view and self.state == "watching" and self._ui_thread is None:
+            self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
+                                               name="unimem-watch-ui")
+            self._ui_thread.start()
 
     def _ui_loop(self) -> None:
         period, seen = 1.0 / self.ui_hz, (-1, -1)
