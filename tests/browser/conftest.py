@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one JupyterLab and one Chromium per session.
+"""Fixtures for the browser tests: one JupyterLab per session, one Chromium per test.
 
 The machinery lives in labharness.py; here it is only started, shared and stopped.
 """
@@ -21,9 +21,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     stop_lab(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright (which never downloads a browser here)."""
+    """Debian's Chromium driven by Playwright (which never downloads a browser here).
+
+    One per test, not per session: Playwright's sync API allows one instance per thread
+    at a time, and other browser tests here start their own.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
     with sync_playwright() as pw:
