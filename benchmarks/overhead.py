@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from time import perf_counter
 
 import mlx.core as mx
-import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx import nn
 
 import unimem as um
 from unimem._call import Call, bind

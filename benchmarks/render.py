@@ -30,10 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 
-from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve  # noqa: E402
+from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve
 
-from unimem import Timeline  # noqa: E402
-from unimem._recording import Flow, Lane, MemorySample, Op, Recording  # noqa: E402
+from unimem import Timeline
+from unimem._recording import Flow, Lane, MemorySample, Op, Recording
 
 
 def synthetic(n_ops: int, n_lanes: int = 3, seed: int = 0) -> Recording:

@@ -1,8 +1,8 @@
 import threading
 
 import mlx.core as mx
-import mlx.nn as nn
 import pytest
+from mlx import nn
 
 import unimem as um
 

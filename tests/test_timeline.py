@@ -110,7 +110,7 @@ def test_window_keeps_the_most_recent_ops_and_flows_inside_it():
     assert len(rec.ops) == 50  # older ops stay in the recording
     assert tl._meta["recordings"][0]["ops_total"] == 50
     # flows 39->40 .. 48->49: the one from op 39 (outside the window) is dropped
-    assert list(cols["flow_src"]) == list(range(0, 9))
+    assert list(cols["flow_src"]) == list(range(9))
     assert list(cols["flow_dst"]) == list(range(1, 10))
     assert cols["mem_t"].min() >= 40e-3  # memory from the window's first start on
     assert "showing last 10 of 50 ops" in repr(tl)

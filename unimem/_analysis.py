@@ -77,8 +77,8 @@ class CriticalPath:
         if not self.ops:
             return "Critical path: empty (no finished ops)"
         lanes = list(dict.fromkeys(self.lanes))
-        lines = [f"Critical path: {len(self.ops)} ops over {len(lanes)} "
-                 f"lane{'s' if len(lanes) != 1 else ''}, {fmt_time(self.length)}"]
+        lines = [(f"Critical path: {len(self.ops)} ops over {len(lanes)} "
+                  f"lane{'s' if len(lanes) != 1 else ''}, {fmt_time(self.length)}")]
         # runs of consecutive ops on one lane
         run_start = 0
         for i in range(1, len(self.ops) + 1):
@@ -204,8 +204,8 @@ def _kind_totals(rec: Recording) -> tuple[dict[tuple[str, str], tuple[int, float
     for op in rec.ops:
         parts = []
         for part in op.name.split(" + "):
-            kind, _, k = part.partition(" ×")
-            parts.append((kind, int(k) if k.isdigit() else 1))
+            kind, _, times = part.partition(" ×")
+            parts.append((kind, int(times) if times.isdigit() else 1))
         mixed |= len(parts) > 1
         calls = sum(k for _, k in parts)
         dur = op.duration or 0.0

@@ -22,6 +22,7 @@ import mlx.core as mx
 from ._call import Call, bind
 from ._graph import ArrayInfo, Graph, Node
 from ._mlxfn import KNOWN_VERSIONS, ExpectedPrimitive, read_export
+from ._platform import platform
 from ._streams import StreamLike, name_of, stream_id
 
 
@@ -106,7 +107,7 @@ def capture(call: Call) -> Graph:
     notes.append("traced with mx.export_function, which merges identical subgraphs (CSE) "
                  "the way mx.compile does")
     return Graph(call.title, call.placement.names, nodes, arrays, export.output_ids,
-                 mx.__version__, notes)
+                 platform().mlx_version, notes)
 
 
 def _add_synchronizer(nodes: list[Node], arrays: dict[int, ArrayInfo],

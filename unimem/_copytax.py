@@ -95,8 +95,10 @@ class CopyTax:
     def lines(self, max_rows: int = 20) -> list[str]:
         kinds = {k: sum(e.kind == k for e in self.edges) for k in (CROSS_STREAM, DEVICE_SWITCH)}
         edges = "edge" if len(self.edges) == 1 else "edges"
-        out = [f"Copy tax of {self.title} ({self.backend}): {len(self.edges)} cross-stream "
-               f"{edges} ({kinds[DEVICE_SWITCH]} device switch, {kinds[CROSS_STREAM]} same device)"]
+        head = (f"Copy tax of {self.title} ({self.backend}): {len(self.edges)} cross-stream "
+                f"{edges} ({kinds[DEVICE_SWITCH]} device switch, "
+                f"{kinds[CROSS_STREAM]} same device)")
+        out = [head]
         out.append(f"  bytes crossing streams: {fmt_bytes(self.nbytes)}")
         out.append(f"  discrete-GPU model: {fmt_bytes(self.discrete_bytes)} over the bus = "
                    f"{fmt_time(self.bus_seconds)} at {self.bandwidth / 1e9:.0f} GB/s "

@@ -16,11 +16,11 @@ import mlx.core as mx
 
 from ._call import Call, bind
 from ._capture import capture
-from ._streams import StreamLike
 from ._intercept import observe
 from ._platform import platform
 from ._recorder import Recorder
 from ._recording import Recording, Timing
+from ._streams import StreamLike
 
 METHODS = {
     "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "

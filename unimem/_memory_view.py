@@ -215,8 +215,8 @@ class MemoryView(anywidget.AnyWidget):
         shown = f"{len(self._entries)} arrays ({alive} alive)"
         if self._hidden:
             shown += f", {self._hidden} older entries not shown (max_rows={self.max_rows})"
-        out = [f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
-               f"{shown}"]
+        out = [(f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
+                f"{shown}")]
         for key, words in COUNTERS.items():
             if samples:
                 last, top = getattr(samples[-1], key), max(getattr(s, key) for s in samples)

@@ -69,7 +69,7 @@ class _Waiters:
             op, marker = item
             try:
                 mx.eval(marker)
-            except Exception as exc:  # the main thread sees the same error; record it
+            except Exception as exc:  # noqa: BLE001 - the main thread sees it too; record it
                 op.detail = f"failed: {exc}"
             op.end = perf_counter() - self._t0
             del marker, item
@@ -313,7 +313,7 @@ class Recorder:
                 self.recording.memory.append(_sample(op.dispatched))
             self._waiters.submit(op, marker)
         if self.on_op is not None:
-            self.on_op(op, [a for r in refs if (a := r()) is not None])
+            self.on_op(op, [arr for r in refs if (arr := r()) is not None])
 
     def _retract(self, op: Op) -> None:
         """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
@@ -330,7 +330,7 @@ class Recorder:
 
         None when the arrays are tracers inside grad/vmap/compile.
         """
-        marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
+        marker: mx.array = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
             _unobserved(mx.async_eval)(*arrays, marker)
         except ValueError as exc:

@@ -52,7 +52,7 @@ class Entry:
 class _Slot:
     """What the registry keeps per array: a weak reference and static facts."""
 
-    __slots__ = ("name", "ref", "shape", "dtype", "nbytes", "stream", "producer", "buffer")
+    __slots__ = ("buffer", "dtype", "name", "nbytes", "producer", "ref", "shape", "stream")
 
     def __init__(self, name: str, arr: mx.array, stream: str, producer: int | None) -> None:
         self.name, self.ref = name, weakref.ref(arr)

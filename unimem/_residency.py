@@ -28,6 +28,7 @@ import html
 import os
 import platform as _os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -126,8 +127,8 @@ class Residency:
     def lines(self, max_runs: int = 8) -> list[str]:
         title = self.name + ": " if self.name else ""
         shape = "×".join(map(str, self.shape)) or "scalar"
-        out = [f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
-               f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})"]
+        out = [(f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
+                f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})")]
         if not self.probed:
             out.append(f"  not probed: {self.message}")
         else:
@@ -178,7 +179,7 @@ def runs_of(pages: np.ndarray) -> list[Run]:
 
 
 # -- the kernel call -----------------------------------------------------------
-def _syscall() -> tuple[ctypes._CFuncPtr | None, int, str]:
+def _syscall() -> tuple[Callable[..., int] | None, int, str]:
     """libc ``syscall`` and move_pages' number, or None and why not."""
     if not sys.platform.startswith("linux"):
         return None, -1, f"move_pages(2) is Linux-only; this is {sys.platform}"
@@ -257,7 +258,7 @@ def np_view(arr: mx.array) -> np.ndarray:
     memory to hand out a CPU pointer.
     """
     if arr.dtype == mx.bfloat16:  # NumPy has no bfloat16: view the raw bytes
-        view = memoryview(arr)
+        view = memoryview(arr)  # type: ignore[arg-type]  # mx.array is a buffer; stubs omit it
         if not view.contiguous:
             raise TypeError("a strided bfloat16 view has no NumPy equivalent: "
                             "use the array it was sliced from")
@@ -270,7 +271,7 @@ def host_span(view: np.ndarray) -> tuple[int, int]:
     if view.size == 0:
         return 0, 0
     lo, hi = np.lib.array_utils.byte_bounds(view) if hasattr(np.lib, "array_utils") \
-        else np.byte_bounds(view)  # pragma: no cover - NumPy < 2
+        else np.byte_bounds(view)  # type: ignore[attr-defined]  # pragma: no cover - NumPy < 2
     return int(lo), int(hi)
 
 

@@ -139,11 +139,10 @@ def resolve(spec: StreamLike, *, what: str = "this placement") -> mx.Stream:
         require_gpu(what)
     if name.ordinal == 0:
         stream = mx.default_stream(device)
+    elif name in _local.extra:
+        stream = _local.extra[name]
     else:
-        stream = _local.extra.get(name)
-        if stream is None:
-            stream = mx.new_stream(device)
-            _local.extra[name] = stream
+        stream = _local.extra[name] = mx.new_stream(device)
     _local.names.setdefault(stream_id(stream), name)
     return stream
 
@@ -153,6 +152,7 @@ def name_of(sid: StreamId) -> str:
     known = _local.names.get(sid)
     if known is not None:
         return str(known)
+    default: StreamId | None
     try:
         default = stream_id(mx.default_stream(mx.gpu if sid.device == "gpu" else mx.cpu))
     except ValueError:  # no GPU backend
@@ -179,8 +179,8 @@ class Placement:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, StreamLike]) -> Placement:
-        for param, spec in mapping.items():
-            _spec_name(spec)  # validate early, with the parameter in the message
+        for spec in mapping.values():
+            _spec_name(spec)  # validate early: a bad value fails here, not when run
         return cls(tuple(mapping.items()))
 
     def resolve(self) -> dict[str, mx.Stream]:

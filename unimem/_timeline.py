@@ -31,10 +31,12 @@ def _op_ids(op_ids: Any) -> list[int]:
             break
     if not isinstance(op_ids, Iterable) or isinstance(op_ids, (str, bytes)):
         raise TypeError(f"highlight expects op ids (ints), got {type(op_ids).__name__}")
-    out = [getattr(x, "id", x) for x in op_ids]
-    bad = [x for x in out if not isinstance(x, int) or isinstance(x, bool)]
-    if bad:
-        raise TypeError(f"highlight expects op ids (ints), got {bad[0]!r}")
+    out: list[int] = []
+    for x in op_ids:
+        op_id = getattr(x, "id", x)
+        if not isinstance(op_id, int) or isinstance(op_id, bool):
+            raise TypeError(f"highlight expects op ids (ints), got {op_id!r}")
+        out.append(op_id)
     return out
 
 
@@ -117,8 +119,8 @@ class Timeline(anywidget.AnyWidget):
         head = "Timeline"
         if len(recs) > 1:
             head += f" of {len(recs)} recordings ({' | '.join(self.labels)})"
-        parts = [f"{_plural(len(meta['lanes']), 'lane')}, {_plural(meta['n_ops'], 'bar')}, "
-                 f"{_plural(meta['n_flows'], 'cross-stream flow')}"]
+        parts = [(f"{_plural(len(meta['lanes']), 'lane')}, {_plural(meta['n_ops'], 'bar')}, "
+                  f"{_plural(meta['n_flows'], 'cross-stream flow')}")]
         starts = sorted({r["starts"] for r in recs if r["starts"]})
         if starts:
             parts.append("measured ends, " + " / ".join(starts))

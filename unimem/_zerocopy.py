@@ -59,7 +59,7 @@ class Conversion:
 Probe = Callable[[int], tuple[bool, "bool | None", float]]
 
 
-def _to_numpy(convert: Callable[[mx.array], Any]) -> Probe:
+def _to_numpy(convert: Callable[[Any], Any]) -> Probe:  # NumPy's converters: typed for NumPy
     def run(n: int) -> tuple[bool, bool | None, float]:
         mx.clear_cache()  # a new buffer each time, not one recycled (and moved) before
         # An op output on the default device that owns a new buffer (an element-wise
@@ -109,8 +109,9 @@ class ZeroCopyReport:
     rows: list[Conversion]
 
     def lines(self) -> list[str]:
-        out = [f"Zero-copy report ({self.backend}), float32 arrays of {fmt_bytes(self.nbytes)}, "
-               f"median of {self.repeat} fresh conversions"]
+        head = (f"Zero-copy report ({self.backend}), float32 arrays of {fmt_bytes(self.nbytes)}, "
+                f"median of {self.repeat} fresh conversions")
+        out = [head]
         width = max(len(r.expr) for r in self.rows)
         for r in self.rows:
             if r.zero_copy is None:
@@ -143,7 +144,7 @@ def zero_copy_report(nbytes: int = 16 * 2**20, repeat: int = 5) -> ZeroCopyRepor
     for expr, direction, run in CONVERSIONS:
         try:
             results = [run(n) for _ in range(repeat)]
-        except Exception as exc:  # e.g. DLPack export on CUDA: the row says why
+        except Exception as exc:  # noqa: BLE001 - e.g. DLPack on CUDA: the row says why
             rows.append(Conversion(expr, direction, None, None, 0.0, str(exc).split("\n")[0]))
             continue
         visible = [r[1] for r in results]
