@@ -208,8 +208,8 @@ def test_profile_recording_and_its_chrome_round_trip(fun, ab):
 
 def test_comparison_timeline_stacks_placements(fun, ab):
     a, b = ab
-    cmp = um.compare(fun, a, b, placements={"one stream": dict(d1="cpu", d2="cpu"),
-                                            "two streams": dict(d1="cpu", d2="cpu:1")},
+    cmp = um.compare(fun, a, b, placements={"one stream": {"d1": "cpu", "d2": "cpu"},
+                                            "two streams": {"d1": "cpu", "d2": "cpu:1"}},
                      repeat=1, warmup=0, mode="op")
     tl = cmp.timeline()
     assert [r["label"] for r in tl._meta["recordings"]] == ["one stream", "two streams"]

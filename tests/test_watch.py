@@ -100,7 +100,7 @@ def test_keyboard_interrupt_stops_cleanly_and_keeps_the_recording():
 def test_other_errors_propagate_and_are_noted():
     with pytest.raises(ZeroDivisionError), um.watch(display=False, memory=False) as w:
         mx.eval(mx.exp(mx.ones(4)))
-        1 / 0
+        raise ZeroDivisionError("from inside the block")
     assert w.state == "failed" and any("ZeroDivisionError" in n for n in w.recording.notes)
     assert _no_interception()
 
