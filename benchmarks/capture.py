@@ -19,7 +19,7 @@ import mlx.core as mx
 
 import unimem as um
 from unimem._call import bind
-from unimem._recording import fmt_time
+from unimem._text import fmt_time
 
 
 def make_chain(n: int):

@@ -27,7 +27,7 @@ import unimem as um
 from unimem._call import Call, bind
 from unimem._measure import instrumented_run
 from unimem._recorder import MODES
-from unimem._recording import fmt_time
+from unimem._text import fmt_time
 
 
 def fun(a, b, d1, d2):

@@ -9,8 +9,9 @@ from typing import Any
 
 from ._call import bind
 from ._measure import profile_call
-from ._recording import Recording, fmt_time
+from ._recording import Recording
 from ._streams import StreamLike
+from ._text import fmt_placement, fmt_time, html_table, text_table
 from ._timeline import Timeline
 
 
@@ -59,27 +60,21 @@ class Comparison:
         for row in self.rows:
             t = row.recording.timing
             assert t is not None
-            placement = ", ".join(f"{k}={v}" for k, v in row.recording.placement.items())
-            out.append([row.label, placement, fmt_time(t.median), fmt_time(t.iqr),
+            out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median), fmt_time(t.iqr),
                         f"{self.speedup(row.label):.2f}×"])
         return out
 
-    _HEAD = ["placement", "streams", "median", "IQR", "speedup vs first"]
+    _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
 
     def __repr__(self) -> str:
-        rows = [self._HEAD] + self._table()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEAD))]
         runs = len(self.rows[0].recording.timing.samples)  # type: ignore[union-attr]
         lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += text_table([list(self._HEAD), *self._table()])
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._HEAD)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in self._table())
         return (f"<div class='unimem-comparison'><b>Comparison of {html.escape(self.title)}"
-                f"</b><table><tr>{head}</tr>{body}</table></div>")
+                f"</b>{html_table([list(self._HEAD), *self._table()])}</div>")
 
 
 def compare(

@@ -23,8 +23,9 @@ import html
 from dataclasses import dataclass, replace
 
 from ._graph import CROSS_STREAM, DEVICE_SWITCH, Graph
-from ._recording import Recording, fmt_bytes, fmt_time
+from ._recording import Recording
 from ._residency import Residency
+from ._text import fmt_bytes, fmt_time, plural, text_table
 
 PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
 PLATFORM_BASIS = {
@@ -94,10 +95,9 @@ class CopyTax:
 
     def lines(self, max_rows: int = 20) -> list[str]:
         kinds = {k: sum(e.kind == k for e in self.edges) for k in (CROSS_STREAM, DEVICE_SWITCH)}
-        edges = "edge" if len(self.edges) == 1 else "edges"
-        head = (f"Copy tax of {self.title} ({self.backend}): {len(self.edges)} cross-stream "
-                f"{edges} ({kinds[DEVICE_SWITCH]} device switch, "
-                f"{kinds[CROSS_STREAM]} same device)")
+        head = (f"Copy tax of {self.title} ({self.backend}): "
+                f"{plural(len(self.edges), 'cross-stream edge')} ({kinds[DEVICE_SWITCH]} device "
+                f"switch, {kinds[CROSS_STREAM]} same device)")
         out = [head]
         out.append(f"  bytes crossing streams: {fmt_bytes(self.nbytes)}")
         out.append(f"  discrete-GPU model: {fmt_bytes(self.discrete_bytes)} over the bus = "
@@ -109,10 +109,7 @@ class CopyTax:
             out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
         rows = self.table()
         if len(rows) > 1:
-            shown = rows[: max_rows + 1]
-            widths = [max(len(r[i]) for r in shown) for i in range(len(rows[0]))]
-            out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                    for r in shown]
+            out += text_table(rows[: max_rows + 1])
             if len(rows) - 1 > max_rows:
                 out.append(f"  … {len(rows) - 1 - max_rows} more edges")
         return out

@@ -21,6 +21,7 @@ from ._compare import Comparison, Row
 from ._measure import profile_call
 from ._recording import Recording
 from ._streams import StreamLike, gpu_available, parse_name
+from ._text import fmt_placement, plural
 from ._timeline import Timeline
 
 
@@ -131,8 +132,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         tried = " | ".join(_placement_text(r) for r in self.results.values())
         latest = _placement_text(self.latest) if self.latest is not None else "none"
         return (f"Explore {self.call.title}: stream parameters {params} (choices: {choices}); "
-                f"{len(self.results)} placement{'s' if len(self.results) != 1 else ''} "
-                f"tried: {tried}; latest {latest}\n  {self.timeline!r}")
+                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n  {self.timeline!r}")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
@@ -142,7 +142,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
 
 def _placement_text(rec: Recording) -> str:
-    return ", ".join(f"{k}={v}" for k, v in rec.placement.items()) or "(no stream parameters)"
+    return fmt_placement(rec.placement) or "(no stream parameters)"
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,

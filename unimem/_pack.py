@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ._recording import Op, Recording, fmt_time
+from ._recording import Op, Recording
+from ._text import fmt_placement, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
@@ -211,7 +212,7 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         in_flight = int(np.isnan(ends).sum())
         meta["recordings"].append({
             "label": label, "title": rec.title, "mode": rec.mode,
-            "placement": ", ".join(f"{k}={v}" for k, v in rec.placement.items()),
+            "placement": fmt_placement(rec.placement),
             "lines": fidelity_lines(rec), "starts": starts_label(ops) if ops else "",
             "ops_total": total, "ops": [n_ops, len(ops)], "in_flight": in_flight,
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],

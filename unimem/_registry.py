@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import mlx.core as mx
 
-from ._recording import Recording, fmt_bytes
+from ._recording import Recording
+from ._text import fmt_bytes, fmt_shape, html_table, text_table
 
 LAZY, ALLOCATED, EVALUATED, FREED = "lazy", "allocated", "evaluated", "freed"
 STATES = {
@@ -185,7 +186,7 @@ class Registry:
         rows = [["name", "shape", "dtype", "bytes", "buffer", "stream", "state", "op"]]
         for e in self.entries(recording):
             rows.append([
-                e.name, "×".join(map(str, e.shape)) or "scalar", e.dtype, fmt_bytes(e.nbytes),
+                e.name, fmt_shape(e.shape), e.dtype, fmt_bytes(e.nbytes),
                 fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
                 e.stream, e.state, "-" if e.producer is None else str(e.producer),
             ])
@@ -197,22 +198,14 @@ class Registry:
         head = f"Registry: {len(entries)} arrays ({alive} alive)"
         if self.dropped:
             head += f", {self.dropped} older entries dropped (limit {self.limit})"
-        rows = self.table(recording)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        out = [head]
-        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        return out
+        return [head, *text_table(self.table(recording))]
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        rows = self.table()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in rows[1:])
-        return (f"<div><b>{html.escape(self.lines()[0])}</b><table class='unimem-registry'>"
-                f"<tr>{head}</tr>{body}</table></div>")
+        return (f"<div><b>{html.escape(self.lines()[0])}</b>"
+                f"{html_table(self.table(), 'unimem-registry')}</div>")
 
 
 def _op_done(rec: Recording | None, op_id: int | None) -> bool:

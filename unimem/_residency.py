@@ -36,7 +36,7 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._recording import fmt_bytes, fmt_time
+from ._text import fmt_bytes, fmt_shape, fmt_time, plural
 
 NOT_ON_HOST = -errno.ENOENT
 NOT_PROBED = -1000  # a code of our own: this platform cannot ask the kernel
@@ -126,14 +126,16 @@ class Residency:
 
     def lines(self, max_runs: int = 8) -> list[str]:
         title = self.name + ": " if self.name else ""
-        shape = "×".join(map(str, self.shape)) or "scalar"
-        out = [(f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
-                f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})")]
+        head = (f"Residency of {title}{self.dtype} {fmt_shape(self.shape)}, "
+                f"{fmt_bytes(self.nbytes)}: {plural(len(self.pages), 'page')} of "
+                f"{fmt_bytes(self.page_size)} ({self.backend})")
+        out = [head]
         if not self.probed:
             out.append(f"  not probed: {self.message}")
         else:
             for code, k in sorted(self.counts.items(), key=lambda x: (x[0] < 0, x[0])):
-                out.append(f"  {code_label(code)}: {_pages(k)} ({100 * k / len(self.pages):.1f}%)")
+                share = 100 * k / len(self.pages)
+                out.append(f"  {code_label(code)}: {plural(k, 'page')} ({share:.1f}%)")
             runs = self.runs
             shown = ", ".join(f"[{r.start}:{r.start + r.count}] {code_label(r.code)}"
                               for r in runs[:max_runs])
@@ -151,10 +153,6 @@ class Residency:
 
     def _repr_html_(self) -> str:
         return f"<pre class='unimem-residency'>{html.escape(repr(self))}</pre>"
-
-
-def _pages(n: int) -> str:
-    return f"{n} page" if n == 1 else f"{n} pages"
 
 
 def code_label(code: int) -> str:

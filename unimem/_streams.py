@@ -18,6 +18,8 @@ from typing import Any, Union
 
 import mlx.core as mx
 
+from ._text import fmt_placement
+
 _NAME = re.compile(r"^(cpu|gpu)(?::(\d+))?$")
 _STREAM_REPR = re.compile(r"Stream\(Device\((cpu|gpu), (\d+)\), (\d+)\)")
 
@@ -193,7 +195,7 @@ class Placement:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{p}={n}" for p, n in self.names.items()) or "(no stream parameters)"
+        return fmt_placement(self.names) or "(no stream parameters)"
 
     def __str__(self) -> str:
         return self.label

@@ -23,8 +23,9 @@ import mlx.core as mx
 from ._intercept import Interceptor
 from ._memory_view import MemoryView
 from ._recorder import MODES, Recorder
-from ._recording import Op, Recording, fmt_time
+from ._recording import Op, Recording
 from ._sampler import MemorySampler
+from ._text import fmt_time, plural
 from ._timeline import Timeline
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ class Watch:
         calls = sum(op.count for op in rec.ops)
         flight = sum(op.end is None for op in rec.ops)
         head = (f"Watch ({self.state}, {self.mode} mode): {calls} MLX calls on "
-                f"{len(rec.lanes)} lane{'s' if len(rec.lanes) != 1 else ''}"
+                f"{plural(len(rec.lanes), 'lane')}"
                 + (f", {flight} in flight" if self.state == "watching" else ""))
         return head + "\n" + repr(rec)
 

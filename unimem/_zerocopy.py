@@ -20,8 +20,8 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._recording import fmt_bytes, fmt_time
 from ._residency import check_evaluated, np_view
+from ._text import fmt_bytes, fmt_time
 
 
 def shares_memory(np_arr: Any, mx_arr: mx.array) -> bool:
