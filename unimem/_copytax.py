@@ -19,13 +19,12 @@ figures are kept apart:
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, replace
 
 from ._graph import CROSS_STREAM, DEVICE_SWITCH, Graph
 from ._recording import Recording
 from ._residency import Residency
-from ._text import fmt_bytes, fmt_time, plural, text_table
+from ._text import fmt_bytes, fmt_time, plural, pre_html, text_table
 
 PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
 PLATFORM_BASIS = {
@@ -118,7 +117,7 @@ class CopyTax:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-copytax'>{html.escape(repr(self))}</pre>"
+        return pre_html(repr(self), "unimem-copytax")
 
     def observe(self, edge: int, before: Residency, after: Residency,
                 seconds: float | None = None) -> EdgeTax:

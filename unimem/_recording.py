@@ -10,7 +10,6 @@ Times are seconds since the recording's origin (``perf_counter`` at its start).
 
 from __future__ import annotations
 
-import html
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 from ._graph import Graph
 
 # fmt_bytes stays importable from here, next to fmt_time: the project's documented home
-from ._text import fmt_bytes, fmt_placement, fmt_time  # noqa: F401
+from ._text import fmt_bytes, fmt_placement, fmt_time, pre_html  # noqa: F401
 
 UNTRACKED_LANE = "untracked"
 
@@ -236,8 +235,7 @@ class Recording:
         return "\n".join(self.summary_lines())
 
     def _repr_html_(self) -> str:
-        text = html.escape("\n".join(self.summary_lines()))
-        return f"<pre class='unimem-recording'>{text}</pre>"
+        return pre_html(repr(self), "unimem-recording")
 
     def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
         """Chrome Trace Event JSON (opens in Perfetto); written to ``path`` if given."""

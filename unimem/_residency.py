@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import html
 import os
 import platform as _os
 import sys
@@ -36,7 +35,7 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._text import fmt_bytes, fmt_shape, fmt_time, plural
+from ._text import fmt_bytes, fmt_shape, fmt_time, plural, pre_html
 
 NOT_ON_HOST = -errno.ENOENT
 NOT_PROBED = -1000  # a code of our own: this platform cannot ask the kernel
@@ -152,7 +151,7 @@ class Residency:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-residency'>{html.escape(repr(self))}</pre>"
+        return pre_html(repr(self), "unimem-residency")
 
 
 def code_label(code: int) -> str:

@@ -53,6 +53,11 @@ def text_table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def pre_html(text: str, css_class: str) -> str:
+    """A text repr for Jupyter: the same lines, escaped, in a ``<pre>`` block."""
+    return f"<pre class='{css_class}'>{html.escape(text)}</pre>"
+
+
 def html_table(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
     """The same rows as an HTML table, every cell escaped (the first row is the header)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])

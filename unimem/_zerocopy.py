@@ -9,7 +9,6 @@ cost (on CUDA, MLX moving a GPU output into managed memory) is in.
 
 from __future__ import annotations
 
-import html
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 
 from ._platform import platform
 from ._residency import check_evaluated, np_view
-from ._text import fmt_bytes, fmt_time
+from ._text import fmt_bytes, fmt_time, pre_html
 
 
 def shares_memory(np_arr: Any, mx_arr: mx.array) -> bool:
@@ -130,7 +129,7 @@ class ZeroCopyReport:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-zerocopy'>{html.escape(repr(self))}</pre>"
+        return pre_html(repr(self), "unimem-zerocopy")
 
 
 def zero_copy_report(nbytes: int = 16 * 2**20, repeat: int = 5) -> ZeroCopyReport:
