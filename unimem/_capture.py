@@ -23,7 +23,7 @@ from ._call import Call, bind
 from ._graph import ArrayInfo, Graph, Node
 from ._mlxfn import KNOWN_VERSIONS, ExpectedPrimitive, read_export
 from ._platform import platform
-from ._streams import StreamLike, name_of, stream_id
+from ._streams import StreamId, StreamLike, current_default, name_of, stream_id
 
 
 def _dtype_name(dtype: mx.Dtype) -> str:
@@ -88,7 +88,7 @@ def capture(call: Call) -> Graph:
         add(name, arr.shape, arr.dtype, "constant", None)
 
     nodes: list[Node] = []
-    lane_names: dict[Any, str] = {}  # name_of asks MLX for default streams: once per stream
+    lane_names: dict[StreamId, str] = {}  # name_of asks MLX for default streams: once per stream
     for rec, entry in zip(prims, export.entries):
         index = len(nodes)
         ins = tuple(add(n, s, d, "intermediate", None) for n, s, d in rec["inputs"])
@@ -115,8 +115,7 @@ def _add_synchronizer(nodes: list[Node], arrays: dict[int, ArrayInfo],
     """eval's Synchronizer: on the first computed output's stream, else the default."""
     producers = [arrays[a].producer for a in outputs if a in arrays]
     first = next((p for p in producers if p is not None), None)
-    stream = nodes[first].stream if first is not None else stream_id(
-        mx.default_stream(mx.default_device()))
+    stream = nodes[first].stream if first is not None else stream_id(current_default())
     nodes.append(Node(len(nodes), "Synchronizer", stream, name_of(stream),
                       tuple(a for a in outputs if a in arrays), (), (), synthetic=True))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._call import bind
 from ._measure import profile_call
-from ._recording import Recording
+from ._recording import Recording, Timing
 from ._streams import StreamLike
 from ._text import fmt_placement, fmt_time, html_table, text_table
 from ._timeline import Timeline
@@ -21,9 +21,14 @@ class Row:
     recording: Recording
 
     @property
-    def median(self) -> float:
+    def timing(self) -> Timing:
+        """Plain-run statistics: every row comes from ``profile_call``, which times."""
         assert self.recording.timing is not None
-        return self.recording.timing.median
+        return self.recording.timing
+
+    @property
+    def median(self) -> float:
+        return self.timing.median
 
 
 @dataclass
@@ -33,11 +38,14 @@ class Comparison:
     title: str
     rows: list[Row]
 
-    def __getitem__(self, label: str) -> Recording:
+    def _row(self, label: str) -> Row:
         for row in self.rows:
             if row.label == label:
-                return row.recording
+                return row
         raise KeyError(f"no placement {label!r}; placements: {[r.label for r in self.rows]}")
+
+    def __getitem__(self, label: str) -> Recording:
+        return self._row(label).recording
 
     @property
     def labels(self) -> list[str]:
@@ -45,7 +53,7 @@ class Comparison:
 
     def speedup(self, label: str) -> float:
         """How many times faster than the first placement (>1 is faster)."""
-        return self.rows[0].median / self[label].timing.median  # type: ignore[union-attr]
+        return self.rows[0].median / self._row(label).median
 
     @property
     def fastest(self) -> str:
@@ -58,8 +66,7 @@ class Comparison:
     def _table(self) -> list[list[str]]:
         out = []
         for row in self.rows:
-            t = row.recording.timing
-            assert t is not None
+            t = row.timing
             out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median), fmt_time(t.iqr),
                         f"{self.speedup(row.label):.2f}×"])
         return out
@@ -67,7 +74,7 @@ class Comparison:
     _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
 
     def __repr__(self) -> str:
-        runs = len(self.rows[0].recording.timing.samples)  # type: ignore[union-attr]
+        runs = len(self.rows[0].timing.samples)
         lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
         lines += text_table([list(self._HEAD), *self._table()])
         return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._recording import Op, Recording
+from ._recording import Flow, Op, Recording
 from ._text import fmt_placement, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
@@ -239,9 +239,9 @@ def _window_memory(rec: Recording, t_min: float, cap: int) -> np.ndarray:
     return np.fromiter(flat, dtype="f8", count=4 * len(mem)).reshape(len(mem), 4)
 
 
-def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Any]:
+def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Flow]:
     """Flows with both ends shown; flows are appended in op order, so read the tail."""
-    out: list[Any] = []
+    out: list[Flow] = []
     first = min(ids, default=0)
     for f in reversed(rec.flows):
         if f.dst not in ids:

@@ -378,10 +378,10 @@ class Recorder:
         derive_starts(self.recording)
 
 
-_DTYPE_NAMES: dict[Any, str] = {}
+_DTYPE_NAMES: dict[mx.Dtype, str] = {}
 
 
-def _dtype_name(dtype: Any) -> str:
+def _dtype_name(dtype: mx.Dtype) -> str:
     name = _DTYPE_NAMES.get(dtype)
     if name is None:
         name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("mlx.core.")

@@ -50,6 +50,11 @@ class _LiveStarts:
         self._done = 0  # ops[:_done] have ends and final starts
         self._last_end: dict[int, float] = {}
 
+    @property
+    def settled(self) -> int:
+        """How many ops, from the first, have an end and their final start."""
+        return self._done
+
     def update(self) -> None:
         ops = self.recording.ops
         n = len(ops)
@@ -234,7 +239,7 @@ class Watch:
         while not self._stop_ui.wait(period):
             rec = self.recording
             now = (len(rec.ops), len(rec.memory))
-            if now == seen and self._live._done == now[0]:
+            if now == seen and self._live.settled == now[0]:
                 continue
             seen = now
             try:
