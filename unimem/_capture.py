@@ -24,10 +24,7 @@ from ._graph import ArrayInfo, Graph, Node
 from ._mlxfn import KNOWN_VERSIONS, ExpectedPrimitive, read_export
 from ._platform import platform
 from ._streams import StreamId, StreamLike, current_default, name_of, stream_id
-
-
-def _dtype_name(dtype: mx.Dtype) -> str:
-    return str(dtype).removeprefix("mlx.core.")
+from ._text import fmt_dtype
 
 
 @contextmanager
@@ -78,7 +75,7 @@ def capture(call: Call) -> Graph:
             role = "output"
         shape = tuple(int(x) for x in shape)
         nbytes = prod(shape) * dtype.size
-        arrays.setdefault(aid, ArrayInfo(aid, name, shape, _dtype_name(dtype), nbytes, role,
+        arrays.setdefault(aid, ArrayInfo(aid, name, shape, fmt_dtype(dtype), nbytes, role,
                                          producer))
         return aid
 

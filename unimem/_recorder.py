@@ -37,6 +37,7 @@ from ._intercept import OpCall
 from ._recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
 from ._sampler import sample_now as _sample
 from ._streams import StreamId, name_of
+from ._text import fmt_dtype
 
 MODES = ("op", "segment", "exclusive")
 _IN_TRANSFORM = "graph transformation"
@@ -156,7 +157,7 @@ class Recorder:
         rec = self.recording
         op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
-                dtypes=tuple(_dtype_name(a.dtype) for a in outputs),
+                dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
                 nbytes=_nbytes(outputs), count=count)
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
@@ -376,16 +377,6 @@ class Recorder:
         self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
-
-
-_DTYPE_NAMES: dict[mx.Dtype, str] = {}
-
-
-def _dtype_name(dtype: mx.Dtype) -> str:
-    name = _DTYPE_NAMES.get(dtype)
-    if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("mlx.core.")
-    return name
 
 
 def _unobserved(fn: Any) -> Any:

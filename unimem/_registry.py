@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import mlx.core as mx
 
-from ._recording import Recording
-from ._text import fmt_bytes, fmt_shape, html_table, text_table
+from ._recording import Op, Recording
+from ._text import fmt_bytes, fmt_dtype, fmt_shape, html_table, text_table
 
 LAZY, ALLOCATED, EVALUATED, FREED = "lazy", "allocated", "evaluated", "freed"
 STATES = {
@@ -58,7 +58,7 @@ class _Slot:
     def __init__(self, name: str, arr: mx.array, stream: str, producer: int | None) -> None:
         self.name, self.ref = name, weakref.ref(arr)
         self.shape, self.nbytes = tuple(arr.shape), int(arr.nbytes)
-        self.dtype = str(arr.dtype).removeprefix("mlx.core.")
+        self.dtype = fmt_dtype(arr.dtype)
         self.stream, self.producer = stream, producer
         try:  # kept so a freed entry still tells its buffer size
             self.buffer: int | None = int(mx.get_array_buffer_size(arr))
@@ -208,17 +208,23 @@ class Registry:
                 f"{html_table(self.table(), 'unimem-registry')}</div>")
 
 
-def _op_done(rec: Recording | None, op_id: int | None) -> bool:
+def _op(rec: Recording | None, op_id: int | None) -> Op | None:
+    """The recording's op ``op_id``, or None when either is unknown."""
     if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
-        return False
-    return rec.ops[op_id].end is not None
+        return None
+    return rec.ops[op_id]
+
+
+def _op_done(rec: Recording | None, op_id: int | None) -> bool:
+    op = _op(rec, op_id)
+    return op is not None and op.end is not None
 
 
 def _lane_of(rec: Recording | None, op_id: int | None) -> str:
-    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
+    op = _op(rec, op_id)
+    if rec is None or op is None or not 0 <= op.lane < len(rec.lanes):
         return "?"
-    lane = rec.ops[op_id].lane
-    return rec.lanes[lane].name if 0 <= lane < len(rec.lanes) else "?"
+    return rec.lanes[op.lane].name
 
 
 def track(*arrays: mx.array, **named: mx.array) -> Registry:

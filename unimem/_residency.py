@@ -35,7 +35,7 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._text import fmt_bytes, fmt_shape, fmt_time, plural, pre_html
+from ._text import fmt_bytes, fmt_dtype, fmt_shape, fmt_time, plural, pre_html
 
 NOT_ON_HOST = -errno.ENOENT
 NOT_PROBED = -1000  # a code of our own: this platform cannot ask the kernel
@@ -299,7 +299,7 @@ def residencies(named: list[tuple[str, mx.array]]) -> list[Residency]:
     out, at = [], 0
     for (name, arr), addrs in zip(named, spans):
         n = len(addrs)
-        res = Residency(tuple(arr.shape), str(arr.dtype).removeprefix("mlx.core."),
+        res = Residency(tuple(arr.shape), fmt_dtype(arr.dtype),
                         int(arr.nbytes), PAGE_SIZE, codes[at:at + n], backend, not why,
                         seconds * n / total, why, name)
         if backend == "metal" and why:

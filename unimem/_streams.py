@@ -181,8 +181,11 @@ class Placement:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, StreamLike]) -> Placement:
-        for spec in mapping.values():
-            _spec_name(spec)  # validate early: a bad value fails here, not when run
+        for param, spec in mapping.items():  # validate early, naming the parameter
+            try:
+                _spec_name(spec)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"stream parameter {param!r}: {exc}") from None
         return cls(tuple(mapping.items()))
 
     def resolve(self) -> dict[str, mx.Stream]:

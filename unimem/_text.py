@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -30,6 +31,12 @@ def fmt_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+@cache  # the recorder names the dtype of every output of every op
+def fmt_dtype(dtype: object) -> str:
+    """An MLX dtype without its module: "float32" for ``mx.float32``."""
+    return str(dtype).removeprefix("mlx.core.")
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
