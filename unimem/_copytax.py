@@ -158,9 +158,13 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
     if isinstance(source, Graph):
         backend = backend or _here()
         nodes = source.nodes
-        edges = [_edge(f"{nodes[e.src].name}#{e.src} ({nodes[e.src].lane})",  # type: ignore[index]
-                       f"{nodes[e.dst].name}#{e.dst} ({nodes[e.dst].lane})",
-                       e.kind, e.nbytes, backend) for e in source.cross_stream_edges]
+
+        def node(i: int) -> str:
+            return f"{nodes[i].name}#{i} ({nodes[i].lane})"
+
+        # a cross-stream edge always has a producer (inputs count as same stream)
+        edges = [_edge(node(e.src), node(e.dst), e.kind, e.nbytes, backend)
+                 for e in source.cross_stream_edges if e.src is not None]
     elif isinstance(source, Recording):
         backend = backend or source.platform.get("backend") or _here()
         lanes = {lane.id: lane.name for lane in source.lanes}
