@@ -127,7 +127,8 @@ def main() -> None:
         r = measure(n, args.screenshot, args.repeat)
         verdict = ""
         if n == 10_000:
-            verdict = "  (target < 1000 ms: " + ("met" if r["first render ms"] < 1000 else "NOT met") + ")"
+            met = "met" if r["first render ms"] < 1000 else "NOT met"
+            verdict = f"  (target < 1000 ms: {met})"
         print(f"{n:>7} ops: pack {r['pack ms']:.0f} ms, payload {r['payload KiB']:.0f} KiB, "
               f"first render {r['first render ms']:.0f} ms{verdict} "
               f"({r['page ms']:.0f} ms from navigation, loads included), "

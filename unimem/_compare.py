@@ -67,8 +67,8 @@ class Comparison:
         out = []
         for row in self.rows:
             t = row.timing
-            out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median), fmt_time(t.iqr),
-                        f"{self.speedup(row.label):.2f}×"])
+            out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median),
+                        fmt_time(t.iqr), f"{self.speedup(row.label):.2f}×"])
         return out
 
     _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
@@ -76,12 +76,12 @@ class Comparison:
     def __repr__(self) -> str:
         runs = len(self.rows[0].timing.samples)
         lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
-        lines += text_table([list(self._HEAD), *self._table()])
+        lines += text_table([self._HEAD, *self._table()])
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         return (f"<div class='unimem-comparison'><b>Comparison of {html.escape(self.title)}"
-                f"</b>{html_table([list(self._HEAD), *self._table()])}</div>")
+                f"</b>{html_table([self._HEAD, *self._table()])}</div>")
 
 
 def compare(

@@ -132,7 +132,8 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         tried = " | ".join(_placement_text(r) for r in self.results.values())
         latest = _placement_text(self.latest) if self.latest is not None else "none"
         return (f"Explore {self.call.title}: stream parameters {params} (choices: {choices}); "
-                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n  {self.timeline!r}")
+                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n"
+                f"  {self.timeline!r}")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
