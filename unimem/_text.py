@@ -14,12 +14,13 @@ from functools import cache
 
 
 def fmt_time(seconds: float | None) -> str:
-    """A duration with a unit (nbval sanitises exactly these)."""
+    """A duration with a unit (nbval sanitises exactly these); a negative difference keeps
+    its sign and picks its unit by size, like a positive one."""
     if seconds is None:
         return "n/a"
-    if seconds >= 1:
+    if abs(seconds) >= 1:
         return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
+    if abs(seconds) >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds * 1e6:.1f} µs"
 
