@@ -87,11 +87,15 @@ def capture(call: Call) -> Graph:
         add(name, arr.shape, arr.dtype, "constant", None)
 
     nodes: list[Node] = []
+    lane_names: dict[Any, str] = {}  # name_of asks MLX for default streams: once per stream
     for rec, entry in zip(prims, export.entries):
         index = len(nodes)
         ins = tuple(add(n, s, d, "intermediate", None) for n, s, d in rec["inputs"])
         outs = tuple(add(n, s, d, "intermediate", index) for n, s, d in rec["outputs"])
-        nodes.append(Node(index, entry.name, entry.stream, name_of(entry.stream), ins, outs,
+        lane = lane_names.get(entry.stream)
+        if lane is None:
+            lane = lane_names[entry.stream] = name_of(entry.stream)
+        nodes.append(Node(index, entry.name, entry.stream, lane, ins, outs,
                           tuple(rec["arguments"])))
 
     _add_synchronizer(nodes, arrays, export.output_ids)

@@ -11,6 +11,7 @@ from ._call import bind
 from ._measure import profile_call
 from ._recording import Recording, fmt_time
 from ._streams import StreamLike
+from ._timeline import Timeline
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class Comparison:
     def fastest(self) -> str:
         return min(self.rows, key=lambda r: r.median).label
 
+    def timeline(self, window: int = 20_000) -> Timeline:
+        """Every placement's recorded run, stacked on one shared time scale."""
+        return Timeline(*(r.recording for r in self.rows), window=window, labels=self.labels)
+
     def _table(self) -> list[list[str]]:
         out = []
         for row in self.rows:
@@ -83,7 +88,7 @@ def compare(
     placements: Mapping[str, Mapping[str, StreamLike]],
     repeat: int = 20,
     warmup: int = 2,
-    mode: str = "op",
+    mode: str = "segment",
     **kwargs: Any,
 ) -> Comparison:
     """Measure ``fun`` under each named placement; speedups are against the first."""

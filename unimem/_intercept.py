@@ -18,11 +18,11 @@ the body of an ``mx.compile``d function) and functions bound before the block
 from __future__ import annotations
 
 import threading
+from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
 
@@ -41,14 +41,16 @@ _OPERATORS = {
 _SKIP_METHODS = {"__dlpack__", "__copy__", "__deepcopy__"}
 
 
-@dataclass(frozen=True)
-class OpCall:
-    """One observed call: what it was, where it runs, what it read and made."""
+class OpCall(NamedTuple):
+    """One observed call: what it was, where it runs, what it read and made.
+
+    A named tuple: one is built per MLX call, and tuples are the cheapest to build."""
 
     name: str
     stream: StreamId
     inputs: tuple[mx.array, ...]
     outputs: tuple[mx.array, ...]
+    handle: mx.Stream | None = None  # the MLX stream itself, to queue more work on it
 
 
 Hook = Callable[[OpCall], None]
@@ -67,8 +69,12 @@ def _takes_stream(fn: Any) -> bool:
     return "stream: StreamOrDevice" in first
 
 
-def _targets() -> list[tuple[Any, str, str]]:
-    """(owner, attribute, display name) for everything that creates MLX work."""
+@cache
+def _targets() -> tuple[tuple[Any, str, str], ...]:
+    """(owner, attribute, display name) for everything that creates MLX work.
+
+    Cached: scanning MLX's docstrings costs milliseconds, paid once per process
+    rather than per observed run."""
     out: list[tuple[Any, str, str]] = []
     modules: list[tuple[ModuleType, str]] = [
         (mx, ""), (mx.random, "random."), (mx.linalg, "linalg."), (mx.fft, "fft."),
@@ -89,7 +95,7 @@ def _targets() -> list[tuple[Any, str, str]]:
         elif not name.startswith("_") and callable(attr) and _takes_stream(attr):
             out.append((mx.array, name, "." + name))
     out.append((mx.array, "T", ".T"))
-    return out
+    return tuple(out)
 
 
 def _arrays_in(values: Any) -> tuple[mx.array, ...]:
@@ -102,12 +108,65 @@ def _arrays_in(values: Any) -> tuple[mx.array, ...]:
     return tuple(found)
 
 
-class _State(threading.local):
-    depth = 0
-
-
 _active_lock = threading.Lock()
 _active: list[Interceptor] = []
+_current: Interceptor | None = None  # the one observing now, read by every wrapper
+
+
+def _observed(original: Callable[..., Any], display: str) -> Callable[..., Any]:
+    """The wrapper for one MLX entry point; it reports to whichever interceptor is on.
+
+    Runs on every MLX call: locals and one global only, no thread-local lookups
+    (only the owner thread ever changes ``_depth``; other threads leave at once).
+    """
+    get_ident = threading.get_ident
+    array, sequence = mx.array, (list, tuple)
+    rebinds = display == _OPERATORS["setitem"]  # __setitem__ rebinds the array itself
+
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        me = _current
+        if me is None or me._depth or get_ident() != me._owner:
+            return original(*args, **kwargs)
+        stream, handle = me._stream_of(kwargs.get("stream"))
+        me._depth += 1
+        try:
+            result = original(*args, **kwargs)
+            if rebinds:
+                outputs: tuple[mx.array, ...] = (args[0],)
+            elif isinstance(result, array):
+                outputs = (result,)
+            elif isinstance(result, sequence):
+                outputs = tuple(x for x in result if isinstance(x, array))
+            else:
+                return result
+            inputs = _arrays_in(args)
+            if len(kwargs) > ("stream" in kwargs):  # array keyword arguments
+                inputs += _arrays_in(kwargs.values())
+            me.hook(OpCall(display, stream, inputs, outputs, handle))
+        finally:
+            me._depth -= 1
+        return result
+
+    observed.__wrapped__ = original  # type: ignore[attr-defined]
+    observed.__doc__ = getattr(original, "__doc__", None)
+    return observed
+
+
+def _replacement(original: Any, display: str) -> Any:
+    if isinstance(original, property):
+        return property(_observed(original.fget, display))  # type: ignore[arg-type]
+    return _observed(original, display)
+
+
+@cache
+def _patches() -> tuple[tuple[Any, str, Any, Any], ...]:
+    """(owner, attribute, original, replacement) for every target, built once per
+    process: making ~1,400 wrappers per observed run cost about a millisecond."""
+    out = []
+    for owner, attr, display in _targets():
+        original = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
+        out.append((owner, attr, original, _replacement(original, display)))
+    return tuple(out)
 
 
 class Interceptor:
@@ -117,10 +176,10 @@ class Interceptor:
         self.hook = hook
         self._owner = threading.get_ident()
         self._saved: list[tuple[Any, str, Any]] = []
-        self._state = _State()
+        self._depth = 0  # > 0 while inside an observed call or the hook
         self._streams: dict[Any, StreamId] = {}
 
-    def _stream_of(self, spec: Any) -> StreamId:
+    def _stream_of(self, spec: Any) -> tuple[StreamId, mx.Stream]:
         if spec is None:
             spec = mx.default_stream(mx.default_device())
         elif not isinstance(spec, mx.Stream):
@@ -128,41 +187,10 @@ class Interceptor:
         sid = self._streams.get(spec)
         if sid is None:
             sid = self._streams[spec] = stream_id(spec)
-        return sid
-
-    def _wrap(self, original: Callable[..., Any], display: str) -> Callable[..., Any]:
-        state, owner, hook = self._state, self._owner, self.hook
-
-        def observed(*args: Any, **kwargs: Any) -> Any:
-            if state.depth or threading.get_ident() != owner:
-                return original(*args, **kwargs)
-            stream = self._stream_of(kwargs.get("stream"))
-            state.depth += 1
-            try:
-                result = original(*args, **kwargs)
-            finally:
-                state.depth -= 1
-            if display == _OPERATORS["setitem"]:  # __setitem__ rebinds the array itself
-                outputs: tuple[mx.array, ...] = (args[0],)
-            elif isinstance(result, mx.array):
-                outputs = (result,)
-            elif isinstance(result, (list, tuple)):
-                outputs = tuple(x for x in result if isinstance(x, mx.array))
-            else:
-                return result
-            state.depth += 1
-            try:
-                hook(OpCall(display, stream, _arrays_in(args) + _arrays_in(kwargs.values()),
-                            outputs))
-            finally:
-                state.depth -= 1
-            return result
-
-        observed.__wrapped__ = original  # type: ignore[attr-defined]
-        observed.__doc__ = getattr(original, "__doc__", None)
-        return observed
+        return sid, spec
 
     def __enter__(self) -> Interceptor:
+        global _current
         with _active_lock:
             if _active:
                 raise RuntimeError(
@@ -170,22 +198,24 @@ class Interceptor:
                     "nest one inside the other is not supported"
                 )
             _active.append(self)
-        for owner, attr, display in _targets():
-            original = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
-            self._saved.append((owner, attr, original))
-            if isinstance(original, property):
-                getter = self._wrap(original.fget, display)  # type: ignore[arg-type]
-                setattr(owner, attr, property(getter))
-            else:
-                setattr(owner, attr, self._wrap(original, display))
+            _current = self
+        targets = {(id(owner), attr): display for owner, attr, display in _targets()}
+        for owner, attr, original, replacement in _patches():
+            now = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
+            if now is not original:  # someone re-bound it since: wrap what is there now
+                replacement = _replacement(now, targets[(id(owner), attr)])
+            self._saved.append((owner, attr, now))
+            setattr(owner, attr, replacement)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _current
         for owner, attr, original in reversed(self._saved):
             setattr(owner, attr, original)
         self._saved.clear()
         with _active_lock:
             _active.remove(self)
+            _current = None
 
 
 @contextmanager

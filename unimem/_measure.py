@@ -25,15 +25,16 @@ from ._recording import Recording, Timing
 METHODS = {
     "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "
           "starts derived from stream order and dependencies",
-    "segment": "measured: one async_eval per run of calls on one stream, a waiter per "
-               "stream stamps each end; starts derived from stream order and dependencies",
+    "segment": "measured: one async_eval per segment (up to 50 calls on one stream, cut "
+               "where another stream reads it), a waiter per stream stamps "
+               "each segment's end; starts derived from stream order and dependencies",
     "exclusive": "measured: mx.eval after every MLX call (serialised, streams never "
                  "overlap); start and end both measured",
 }
 
 DISTORTIONS = {
     "op": "each call is its own GPU command buffer and cannot donate its input buffer",
-    "segment": "GPU command buffers end at segment boundaries",
+    "segment": "GPU command buffers end at segment boundaries; bars cover whole segments",
     "exclusive": "no overlap between streams; each op pays a full synchronisation",
 }
 
@@ -74,7 +75,7 @@ def new_recording(call: Call, mode: str) -> Recording:
     )
 
 
-def instrumented_run(call: Call, mode: str = "op", *, segment_size: int = 50) -> Recording:
+def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 50) -> Recording:
     """One run of ``call`` with every MLX op call observed and timed."""
     recording = new_recording(call, mode)
     recorder = Recorder(recording, mode, segment_size=segment_size)
@@ -108,7 +109,7 @@ def profile(
     *args: Any,
     repeat: int = 20,
     warmup: int = 2,
-    mode: str = "op",
+    mode: str = "segment",
     segment_size: int = 50,
     placement: Mapping[str, StreamLike] | None = None,
     trace: bool = True,
@@ -127,7 +128,7 @@ def profile(
                         segment_size=segment_size, trace=trace)
 
 
-def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = "op",
+def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = "segment",
                  segment_size: int = 50, trace: bool = True) -> Recording:
     if mode not in METHODS:
         raise ValueError(f"mode must be one of {tuple(METHODS)}, got {mode!r}")

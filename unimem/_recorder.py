@@ -1,14 +1,21 @@
 """Turn observed MLX calls into timed ops on a live Recording.
 
 MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
-with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` on
-its outputs and stamps the moment they complete: a measured end, late by the
-waiter's wake-up. Start times are derived afterwards from stream order and
-dependencies. Modes (the docs say what each distorts):
+with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` and
+stamps the moment the op completes: a measured end, late by the waiter's
+wake-up. The waiter never touches the op's own outputs: waiting on an array
+resets its completion event while the user's thread may be reading it for the
+next op (a crash, seen here). It waits on a private marker instead, a
+``stop_gradient`` of the last output on the same stream (no kernel, shares the
+buffer), handed off in the same ``async_eval``. Start times are derived
+afterwards from stream order and dependencies. Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
-* ``segment``: one ``async_eval`` per run of consecutive calls on one stream
-  (at most ``segment_size``); closer to a plain run, coarser bars.
+* ``segment`` (the default): calls pile up per stream; all pending segments
+  are handed off when one reaches ``segment_size`` calls, a stream's segment
+  goes first when another stream reads it, all go at the end and (live, for
+  ``watch``) when the oldest has waited ``segment_budget`` seconds. Close to a
+  plain run; coarser bars.
 * ``exclusive``: ``mx.eval`` after every call; start and end both measured, but
   streams never overlap: each op's own cost, the input to placement models.
 """
@@ -19,8 +26,9 @@ import queue
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
+from typing import Any
 
 import mlx.core as mx
 
@@ -43,10 +51,10 @@ class _Waiters:
 
     def __init__(self, recording: Recording, t0: float, sample_memory: bool) -> None:
         self._recording, self._t0, self._sample = recording, t0, sample_memory
-        self._queues: dict[int, queue.SimpleQueue[tuple[Op, list[mx.array]] | None]] = {}
+        self._queues: dict[int, queue.SimpleQueue[tuple[Op, mx.array] | None]] = {}
         self._threads: list[threading.Thread] = []
 
-    def submit(self, op: Op, arrays: list[mx.array]) -> None:
+    def submit(self, op: Op, marker: mx.array) -> None:
         q = self._queues.get(op.lane)
         if q is None:
             q = self._queues[op.lane] = queue.SimpleQueue()
@@ -54,17 +62,17 @@ class _Waiters:
                                  name=f"unimem-waiter-{op.lane}")
             t.start()
             self._threads.append(t)
-        q.put((op, arrays))
+        q.put((op, marker))
 
-    def _wait(self, q: queue.SimpleQueue[tuple[Op, list[mx.array]] | None]) -> None:
+    def _wait(self, q: queue.SimpleQueue[tuple[Op, mx.array] | None]) -> None:
         while (item := q.get()) is not None:
-            op, arrays = item
+            op, marker = item
             try:
-                mx.eval(arrays)
+                mx.eval(marker)
             except Exception as exc:  # the main thread sees the same error; record it
                 op.detail = f"failed: {exc}"
             op.end = perf_counter() - self._t0
-            del arrays, item
+            del marker, item
             if self._sample:
                 self._recording.memory.append(_sample(op.end))
 
@@ -78,21 +86,34 @@ class _Waiters:
 class Recorder:
     """The hook given to the interceptor: builds ops, flows and memory samples."""
 
-    def __init__(self, recording: Recording, mode: str = "op", *, segment_size: int = 50,
-                 sample_memory: bool = True) -> None:
+    def __init__(self, recording: Recording, mode: str = "segment", *, segment_size: int = 50,
+                 segment_budget: float | None = None, sample_memory: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
+        if segment_budget is not None and segment_budget <= 0:
+            raise ValueError("segment_budget must be a positive number of seconds, or None")
         self.recording, self.mode, self.segment_size = recording, mode, segment_size
+        self.segment_budget = segment_budget
         self.t0 = perf_counter()
         self.untimed_calls = 0
         self._sample = sample_memory
         self._waiters = _Waiters(recording, self.t0, sample_memory)
         self._lanes: dict[StreamId | None, Lane] = {}
+        # id(array) -> (weak ref, op id); entries leave when their array dies, so a
+        # long watch keeps these maps as small as the arrays the program holds
         self._made_by: dict[int, tuple[weakref.ref[mx.array], int]] = {}
         self._settled: dict[int, weakref.ref[mx.array]] = {}
-        self._segment: list[OpCall] = []
+        self._traced: dict[int, weakref.ref[mx.array]] = {}  # outputs of skipped calls
+        self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
+        self._pending_producers: dict[StreamId, set[int]] = {}  # ops those calls read
+        self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
+        self._last_stream: StreamId | None = None  # the stream of the last pending call,
+        self._last_calls: list[OpCall] = []  # and its pending list
+        self._oldest: float | None = None  # perf_counter of the oldest pending call
+        # called with each op handed off and its outputs (watch feeds a Registry)
+        self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
 
     def now(self) -> float:
         return perf_counter() - self.t0
@@ -110,10 +131,15 @@ class Recorder:
             self.recording.lanes.append(lane)
         return lane
 
+    @property
+    def tracked_arrays(self) -> int:
+        """Arrays the recorder still maps to their producers (for leak checks)."""
+        return len(self._made_by) + len(self._settled) + len(self._traced)
+
     def settle(self, arrays: Sequence[mx.array]) -> None:
         """Mark arrays as already computed (function inputs): not untracked work."""
         for a in arrays:
-            self._settled[id(a)] = weakref.ref(a)
+            self._settled[id(a)] = _weak(a, self._settled)
 
     def _producer(self, a: mx.array) -> int | None:
         entry = self._made_by.get(id(a))
@@ -130,7 +156,7 @@ class Recorder:
         rec = self.recording
         op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
-                dtypes=tuple(str(a.dtype).removeprefix("mlx.core.") for a in outputs),
+                dtypes=tuple(_dtype_name(a.dtype) for a in outputs),
                 nbytes=_nbytes(outputs), count=count)
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
@@ -141,7 +167,7 @@ class Recorder:
                 rec.flows.append(Flow(src, op.id, kind, rec.ops[src].nbytes))
         rec.ops.append(op)
         for a in outputs:
-            self._made_by[id(a)] = (weakref.ref(a), op.id)
+            self._made_by[id(a)] = (_weak(a, self._made_by), op.id)
         return op
 
     def _inputs_of(self, calls: Sequence[OpCall]) -> tuple[set[int], list[mx.array]]:
@@ -161,38 +187,123 @@ class Recorder:
 
     # -- the hook ------------------------------------------------------------
     def __call__(self, call: OpCall) -> None:
-        if self.mode == "segment":
-            if self._segment and (call.stream != self._segment[0].stream
-                                  or len(self._segment) >= self.segment_size):
-                self.flush()
-            self._segment.append(call)
-        else:
+        if self.mode != "segment":
             self._run([call])
+            return
+        pending_out, made_by, stream = self._pending_out, self._made_by, call.stream
+        producers: set[int] = set()
+        unknown: list[mx.array] = []
+        for a in call.inputs:  # resolved now, once, rather than again at hand-off
+            key = id(a)
+            src = pending_out.get(key)
+            if src is not None:
+                if src is stream or src == stream:
+                    continue  # made earlier in this segment
+                self._flush_stream(src)  # a producer pending on another stream goes first
+            entry = made_by.get(key)
+            if entry is not None and entry[0]() is a:
+                producers.add(entry[1])
+            elif self._is_traced(a):
+                self._skip(call)
+                return
+            elif not self._is_settled(a) and all(a is not u for u in unknown):
+                unknown.append(a)
+        if unknown:
+            src_op = self.untracked(unknown)
+            if src_op is None:  # the inputs are grad/vmap/compile tracers: remember them,
+                for u in unknown:  # so the next call reading them skips without a try
+                    self._traced[id(u)] = _weak(u, self._traced)
+                self._skip(call)
+                return
+            producers.add(src_op)
+        if producers:
+            self._pending_producers.setdefault(stream, set()).update(producers)
+        if stream is self._last_stream:  # the common case: skip hashing the stream id
+            calls = self._last_calls
+        else:
+            calls = self._pending.setdefault(stream, [])
+            self._last_stream, self._last_calls = stream, calls
+        calls.append(call)
+        for o in call.outputs:
+            pending_out[id(o)] = stream
+        if len(calls) >= self.segment_size:  # a full segment takes every pending one along,
+            self.flush()  # so a lone call on a quiet stream is not held back to the end
+        elif self.segment_budget is not None:
+            now = perf_counter()
+            if self._oldest is None:
+                self._oldest = now
+            elif now - self._oldest > self.segment_budget:
+                self.flush()
+
+    def _is_traced(self, a: mx.array) -> bool:
+        ref = self._traced.get(id(a))
+        return ref is not None and ref() is a
+
+    def _skip(self, call: OpCall) -> None:
+        """A call on tracers (inside grad/vmap/compile): nothing to time, note its outputs."""
+        self.untimed_calls += 1
+        for o in call.outputs:
+            self._traced[id(o)] = _weak(o, self._traced)
+
+    def _flush_stream(self, stream: StreamId) -> None:
+        if stream == self._last_stream:
+            self._last_stream = None
+        calls = self._pending.pop(stream, None)
+        producers = self._pending_producers.pop(stream, set())
+        if not calls:
+            return
+        for c in calls:
+            for o in c.outputs:
+                self._pending_out.pop(id(o), None)
+        if not self._pending:
+            self._oldest = None
+        self._run(calls, producers)
 
     def flush(self) -> None:
-        """Hand the pending segment to MLX (segment mode; a no-op otherwise)."""
-        if self._segment:
-            calls, self._segment = self._segment, []
-            self._run(calls)
+        """Hand every pending segment to MLX, in call order (a no-op outside segment)."""
+        while self._pending:
+            self._flush_stream(next(iter(self._pending)))
+        self._oldest = None
 
-    def _run(self, calls: list[OpCall]) -> None:
-        producers, unknown = self._inputs_of(calls)
-        outputs = [o for c in calls for o in c.outputs]
+    def _run(self, calls: list[OpCall], producers: set[int] | None = None) -> None:
+        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``.
+
+        ``producers``: the ops the calls read from, when already resolved (segments)."""
+        unknown: list[mx.array] = []
+        if producers is None:
+            producers, unknown = self._inputs_of(calls)
         if unknown:
             src = self.untracked(unknown)
             if src is None:
                 self.untimed_calls += len(calls)
+                calls.clear()
                 return
             producers.add(src)
         lane = self.lane_for(calls[0].stream)
-        name = _segment_name(calls)
+        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        outputs = [o for c in calls for o in c.outputs]
+        read_here = {id(a) for c in calls for a in c.inputs}
+        sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
-        if not self._hand_off(outputs):
-            self.untimed_calls += len(calls)
+        # shapes, dtypes and bytes describe what leaves the op: its sinks
+        op = self._new_op(lane, name, submit, producers, sinks, count=count)
+        made_by = self._made_by
+        for a in outputs:  # the intermediates too, so later readers find this op
+            if id(a) in read_here:
+                made_by[id(a)] = (_weak(a, made_by), op.id)
+        refs = [weakref.ref(o) for o in outputs] if self.on_op is not None else []
+        # Drop every reference to the intermediates before MLX runs them: an array
+        # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
+        # for a 30-op chain on 4 MiB, research note section 3).
+        calls.clear()
+        del outputs
+        marker = self._hand_off(sinks, handle)
+        if marker is None:  # tracers inside grad/vmap/compile: nothing ran, nothing to time
+            self._retract(op)
+            self.untimed_calls += count
             return
-        op = self._new_op(lane, name, submit, producers, outputs, count=len(calls))
         if self.mode == "exclusive":
-            mx.eval(outputs)
+            mx.eval(sinks)
             op.start, op.end, op.start_measured = submit, self.now(), True
             if self._sample:
                 self.recording.memory.append(_sample(op.end))
@@ -200,22 +311,39 @@ class Recorder:
             op.dispatched = self.now()
             if self._sample:
                 self.recording.memory.append(_sample(op.dispatched))
-            self._waiters.submit(op, outputs)
+            self._waiters.submit(op, marker)
+        if self.on_op is not None:
+            self.on_op(op, [a for r in refs if (a := r()) is not None])
 
-    def _hand_off(self, arrays: list[mx.array]) -> bool:
-        """async_eval, or False when the arrays are tracers inside grad/vmap/compile."""
+    def _retract(self, op: Op) -> None:
+        """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
+        rec = self.recording
+        assert rec.ops[-1] is op
+        rec.ops.pop()
+        while rec.flows and rec.flows[-1].dst == op.id:
+            rec.flows.pop()
+        for key in [k for k, (_, i) in self._made_by.items() if i == op.id]:
+            del self._made_by[key]
+
+    def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
+        """async_eval the arrays plus a marker for the waiter to wait on.
+
+        None when the arrays are tracers inside grad/vmap/compile.
+        """
+        marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
-            mx.async_eval(arrays)
+            _unobserved(mx.async_eval)(*arrays, marker)
         except ValueError as exc:
             if _IN_TRANSFORM in str(exc):
-                return False
+                return None
             raise
-        return True
+        return marker
 
     def untracked(self, arrays: list[mx.array]) -> int | None:
         """Time arrays made where unimem cannot see (C++ transforms, bound names)."""
         submit = self.now()
-        if not self._hand_off(arrays):
+        marker = self._hand_off(arrays, None)  # stream unknown: the marker uses the default
+        if marker is None:
             return None
         lane = self.lane_for(None)
         op = self._new_op(lane, f"untracked ×{len(arrays)}", submit, set(), arrays,
@@ -226,7 +354,7 @@ class Recorder:
             mx.eval(arrays)
             op.start, op.end, op.start_measured = submit, self.now(), True
         else:
-            self._waiters.submit(op, arrays)
+            self._waiters.submit(op, marker)
         return op.id
 
     def finish(self, outputs: Sequence[mx.array]) -> None:
@@ -241,9 +369,41 @@ class Recorder:
             self.close()
 
     def close(self) -> None:
-        self._segment.clear()
+        self._last_stream = None
+        self._pending.clear()
+        self._pending_producers.clear()
+        self._pending_out.clear()
+        self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("mlx.core.")
+    return name
+
+
+def _unobserved(fn: Any) -> Any:
+    """The MLX function itself, not the interceptor's wrapper: the recorder's own
+    work (hand-off markers, flushes outside the hook) must not be recorded."""
+    return getattr(fn, "__wrapped__", fn)
+
+
+def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
+    """A weak reference that removes ``table[id(a)]`` when ``a`` dies."""
+    key = id(a)
+
+    def forget(ref: weakref.ref[mx.array]) -> None:
+        entry = table.get(key)
+        if entry is ref or (isinstance(entry, tuple) and entry[0] is ref):
+            table.pop(key, None)
+
+    return weakref.ref(a, forget)
 
 
 def _segment_name(calls: Sequence[OpCall]) -> str:
@@ -253,8 +413,32 @@ def _segment_name(calls: Sequence[OpCall]) -> str:
     return " + ".join(f"{n} ×{k}" for n, k in counts.items())
 
 
+def tighten_ends(rec: Recording) -> None:
+    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
+    after the ops that needed it (its readers, the next op on its lane), so each
+    end is lowered to the earliest of those, when one was stamped earlier."""
+    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
+    prev_on_lane: dict[int, int] = {}
+    before: dict[int, int | None] = {}
+    for op in rec.ops:
+        before[op.id] = prev_on_lane.get(op.lane)
+        prev_on_lane[op.lane] = op.id
+    for op in reversed(rec.ops):  # readers come after their producers
+        end = op.end
+        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
+            end = op.end = bound[op.id]
+        if end is None:
+            continue
+        waited = [*op.inputs, before[op.id]]
+        for src in waited:
+            if src is not None and end < bound.get(src, float("inf")):
+                bound[src] = end
+
+
 def derive_starts(rec: Recording) -> None:
-    """start = latest of hand-off, previous end on the lane, producers' ends."""
+    """start = latest of hand-off, previous end on the lane, producers' ends
+    (after :func:`tighten_ends`)."""
+    tighten_ends(rec)
     last_end: dict[int, float] = {}
     for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
         if op.start_measured:

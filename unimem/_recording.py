@@ -189,6 +189,20 @@ class Recording:
             return None
         return self.makespan / self.timing.median
 
+    def provenance(self) -> str:
+        """Which op times were measured and which derived, counted from the ops."""
+        ends = sum(op.end is not None for op in self.ops)
+        measured = sum(op.start_measured for op in self.ops)
+        derived = sum(op.start is not None and not op.start_measured for op in self.ops)
+        parts = [f"ends measured for {ends} of {len(self.ops)} ops"]
+        if measured:
+            parts.append(f"starts measured for {measured}")
+        if derived:
+            parts.append(f"starts derived for {derived}")
+        if ends < len(self.ops):
+            parts.append(f"{len(self.ops) - ends} without an end (in flight or never run)")
+        return ", ".join(parts)
+
     def lane(self, name: str) -> Lane:
         for lane in self.lanes:
             if lane.name == name:
@@ -222,6 +236,7 @@ class Recording:
         kinds = Counter(f.kind for f in self.flows)
         waits = ", ".join(f"{k} {kind}" for kind, k in sorted(kinds.items())) or "none"
         lines.append(f"  cross-stream dependencies: {waits}")
+        lines.append(f"  times: {self.provenance()}")
         if self.timing is not None:
             lines.append(f"  plain runs: {self.timing.describe()}")
         if self.wall is not None and self.overhead is not None:

@@ -1,0 +1,168 @@
+"""What looking costs: instrumented / plain wall time per workload and mode.
+
+For each workload and each measurement mode this prints the plain median
+(call + ``mx.eval``), the instrumented run's median wall time, their ratio, and
+the timeline's makespan over the plain median. Plain and instrumented runs are
+interleaved round by round, so drift and noise hit every column alike.
+Workloads: (a) the MLX docs' ``fun`` under each placement this machine offers,
+(b) a 1,000-op chain over two streams (split: 500 then 500 after one
+cross-stream edge; alternating: every op on the other stream), (c) a small
+``mlx.nn`` MLP training step (value_and_grad + optimizer). Run from the repo root:
+
+    PYTHONPATH=. python3 benchmarks/overhead.py [--quick] [--rounds N] [--modes op,segment]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass
+from time import perf_counter
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+import unimem as um
+from unimem._call import Call, bind
+from unimem._measure import instrumented_run
+from unimem._recorder import MODES
+from unimem._recording import fmt_time
+
+
+def fun(a, b, d1, d2):
+    """The function from MLX's unified-memory page."""
+    x = mx.matmul(a, b, stream=d1)
+    for _ in range(500):
+        b = mx.exp(b, stream=d2)
+    return x, b
+
+
+def chain_split(x, s1, s2, n: int = 1000):
+    """n/2 dependent ops on s1, then n/2 on s2 reading s1's result."""
+    for i in range(n):
+        x = mx.sin(x, stream=s1 if i < n // 2 else s2)
+    return x
+
+
+def chain_alternating(x, s1, s2, n: int = 1000):
+    """n dependent ops, each on the other stream: a cross-stream edge per op."""
+    for i in range(n):
+        x = mx.sin(x, stream=s1 if i % 2 == 0 else s2)
+    return x
+
+
+def mlp_step_call() -> Call:
+    """One SGD step of a 3-layer MLP; each run is the next step."""
+    width, batch = 256, 128
+    model = nn.Sequential(nn.Linear(32, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                          nn.Linear(width, 10))
+    opt = optim.SGD(learning_rate=0.01)
+    mx.eval(model.parameters())
+    loss_and_grad = nn.value_and_grad(model, lambda m, x, y: nn.losses.cross_entropy(
+        m(x), y).mean())
+
+    def mlp_step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        return loss, model.parameters()
+
+    x, y = mx.random.normal((batch, 32)), mx.random.randint(0, 10, (batch,))
+    mx.eval(x, y)
+    return bind(mlp_step, (x, y), {})
+
+
+def workloads() -> dict[str, Call]:
+    gpu = mx.is_available(mx.gpu)
+    a = mx.random.uniform(shape=(4096, 512))  # the sizes of MLX's docs example
+    b = mx.random.uniform(shape=(512, 4))
+    x = mx.random.uniform(shape=(1024,))
+    mx.eval(a, b, x)
+    fun_placements = {"cpu, cpu:1": ("cpu", "cpu:1"), "cpu, cpu": ("cpu", "cpu")}
+    if gpu:
+        fun_placements = {"gpu, gpu": ("gpu", "gpu"), "gpu, cpu": ("gpu", "cpu"),
+                          **fun_placements}
+    chain_streams = ("gpu", "cpu") if gpu else ("cpu", "cpu:1")
+    out = {f"(a) fun d1,d2={k}": bind(fun, (a, b), dict(d1=d1, d2=d2))
+           for k, (d1, d2) in fun_placements.items()}
+    s1, s2 = chain_streams
+    out[f"(b) chain split {s1}->{s2}"] = bind(chain_split, (x,), dict(s1=s1, s2=s2))
+    out[f"(b) chain alternating {s1}<->{s2}"] = bind(chain_alternating, (x,),
+                                                     dict(s1=s1, s2=s2))
+    if gpu:  # and the CPU-only chain, for numbers from a machine with free cores
+        out["(b) chain split gpu->gpu"] = bind(chain_split, (x,), dict(s1="gpu", s2="gpu"))
+        out["(b) chain split cpu->cpu:1"] = bind(chain_split, (x,), dict(s1="cpu", s2="cpu:1"))
+    out["(c) mlp step"] = mlp_step_call()
+    return out
+
+
+@dataclass
+class Result:
+    plain: list[float]
+    wall: dict[str, list[float]]
+    makespan: dict[str, list[float]]
+
+
+def _plain(call: Call) -> float:
+    t = perf_counter()
+    mx.eval(call.run())
+    return perf_counter() - t
+
+
+def measure(call: Call, modes: list[str], rounds: int) -> Result:
+    """Interleave plain and instrumented runs; rotate the order each round."""
+    for _ in range(2):
+        _plain(call)
+    for mode in modes:
+        instrumented_run(call, mode)
+    res = Result([], {m: [] for m in modes}, {m: [] for m in modes})
+    jobs: list[str] = ["plain", *modes]
+    for r in range(rounds):
+        for job in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
+            if job == "plain":
+                res.plain.append(_plain(call))
+                continue
+            rec = instrumented_run(call, job)
+            res.wall[job].append(rec.wall or 0.0)
+            res.makespan[job].append(rec.makespan or 0.0)
+    return res
+
+
+def report(name: str, res: Result) -> list[str]:
+    """Medians (what a run costs) and minimums (the cost when nothing else ran)."""
+    med, low = statistics.median(res.plain), min(res.plain)
+    lines = [f"{name}: plain median {fmt_time(med)}, min {fmt_time(low)}"]
+    for mode, walls in res.wall.items():
+        w, m = statistics.median(walls), statistics.median(res.makespan[mode])
+        lines.append(f"  {mode:<10} instrumented {fmt_time(w):>10}  ratio {w / med:5.2f}×  "
+                     f"makespan ratio {m / med:5.2f}×  |  min/min {min(walls) / low:5.2f}×  "
+                     f"makespan min/min {min(res.makespan[mode]) / low:5.2f}×")
+    return lines
+
+
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="CI size: 5 rounds (same workloads: the ratios depend on their size)")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--only", default="", help="run workloads whose name contains this")
+    args = ap.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise SystemExit(f"unknown mode {bad[0]!r}; modes: {', '.join(MODES)}")
+    rounds = args.rounds or (5 if args.quick else 15)
+    print(um.about(), end="\n\n")
+    print(f"{rounds} interleaved rounds per workload. ratio: median over the plain median; "
+          "min/min: fastest instrumented run over the fastest plain run")
+    for name, call in workloads().items():
+        if args.only and args.only not in name:
+            continue
+        print("\n".join(report(name, measure(call, modes, rounds))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""widgets/memory.js in headless Chromium, fed a real MemoryView's state (no Jupyter).
+
+Checks the DOM contract (.unimem-memory, .unimem-memory-counters, .unimem-registry,
+one .unimem-residency-strip per row with data-pages), that strips are painted in
+the colour of where pages live, and that highlight and refresh reach the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import mlx.core as mx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _static_harness import browser_page  # noqa: E402
+
+from unimem import MemoryView  # noqa: E402
+from unimem._assets import asset  # noqa: E402
+from unimem._recording import Lane, MemorySample, Op, Recording  # noqa: E402
+from unimem._registry import Registry  # noqa: E402
+
+pytestmark = pytest.mark.browser
+BYTES = ("counters", "strips")
+PAGE = """<!doctype html><meta charset="utf-8"><body><div id="el"></div>
+<script type="module">
+const state = %s;
+const dv = (b64) => new DataView(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
+for (const k of %s) state[k] = dv(state[k]);
+const handlers = {};
+window.model = {
+  get: (k) => state[k],
+  set(k, v) { state[k] = v; (handlers["change:" + k] || []).forEach((f) => f()); },
+  on(ev, f) { (handlers[ev] = handlers[ev] || []).push(f); },
+  off(ev, f) { handlers[ev] = (handlers[ev] || []).filter((g) => g !== f); },
+};
+const widget = await import("data:text/javascript;base64,%s");
+widget.default.render({ model: window.model, el: document.getElementById("el") });
+window.ready = true;
+</script>"""
+STRIP_PIXEL_JS = """(i) => {
+  const c = document.querySelectorAll(".unimem-residency-strip")[i];
+  return Array.from(c.getContext("2d").getImageData(c.width / 2, c.height / 2, 1, 1).data);
+}"""
+
+
+def state(view: MemoryView) -> dict:
+    names = ("n_samples", "rows", "classes", "explain", "backend", "highlight_op",
+             "highlight_rows")
+    out = {k: getattr(view, k) for k in names}
+    out.update({k: base64.b64encode(getattr(view, k)).decode() for k in BYTES})
+    return out
+
+
+def test_memory_view_renders_counters_table_and_strips(browser):
+    rec = Recording("t", {}, "watch", "test", [Lane(0, "cpu", "cpu", 0)])
+    rec.ops += [Op(0, 0, "uniform", 0.0, end=0.1), Op(1, 0, "exp", 0.1, end=0.2, inputs=(0,))]
+    rec.memory += [MemorySample(0.01 * i, 1000 * i, 500, 1000 * i + 300) for i in range(50)]
+    reg = Registry(rec)
+    x = mx.random.uniform(shape=(1 << 18,))
+    y = mx.exp(x)
+    mx.eval(x, y)
+    reg.observe(0, [x])
+    reg.observe(1, [y])
+    view = MemoryView(rec, reg, probe=True)
+    js = base64.b64encode(asset("memory.js").read_bytes()).decode()
+    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
+    with browser_page(browser) as page:  # the session Chromium: one Playwright per thread
+        page.set_content(html)
+        page.wait_for_function("window.ready === true")
+        assert page.unimem_errors == []
+        for css in (".unimem-memory", ".unimem-memory-counters", ".unimem-registry"):
+            assert page.locator(css).count() == 1, css
+        pages = page.eval_on_selector_all(".unimem-residency-strip",
+                                          "els => els.map((e) => +e.dataset.pages)")
+        assert pages == [r["pages"] for r in view.rows] and all(p > 0 for p in pages)
+        samples = page.eval_on_selector(".unimem-memory-counters canvas", "c => +c.dataset.samples")
+        assert samples == 50
+        if view.backend == "cpu":  # every page on a host node: the strip is host-green
+            assert page.evaluate(STRIP_PIXEL_JS, 0)[:3] == [44, 160, 44]
+        page.evaluate("window.model.set('highlight_rows', [1])")
+        names = page.eval_on_selector_all("tr.unimem-hl", "els => els.map((e) => e.dataset.name)")
+        assert names == ["op1"]
+        page.evaluate("window.model.set('rows', [])")  # a refresh that emptied the registry
+        assert page.locator(".unimem-residency-strip").count() == 0

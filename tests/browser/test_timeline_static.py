@@ -1,0 +1,92 @@
+"""widgets/timeline.js in headless Chromium, fed a real Timeline's state (no Jupyter).
+
+Quicker than the JupyterLab test and aimed at the renderer: lanes, bars, flows,
+open bars, hover, zoom and reset, the payload of two stacked recordings. Pages
+open in the browser tests' session Chromium (the ``browser`` fixture).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _static_harness import (  # noqa: E402
+    HOVER_JS, UPDATE_JS, ZOOM_JS, browser_page, open_timeline, serve, update_args)
+
+from unimem import Timeline  # noqa: E402
+from unimem._recording import Flow, Lane, MemorySample, Op, Recording  # noqa: E402
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def recording(title: str, n: int, in_flight: bool) -> Recording:
+    rec = Recording(title, {"d1": "gpu", "d2": "cpu"}, "op", "measured: test",
+                    [Lane(0, "gpu", "gpu", 0), Lane(1, "cpu", "cpu", 1)])
+    for i in range(n):
+        end = None if in_flight and i == n - 1 else (i + 1) * 1e-3
+        rec.ops.append(Op(i, i % 2, f"Op{i % 3}", i * 1e-3, i * 1e-3, end,
+                          inputs=(i - 1,) if i else (), shapes=((8, 8),), dtypes=("float32",),
+                          nbytes=256))
+        if i:
+            rec.flows.append(Flow(i - 1, i, "device switch", 256))
+        rec.memory.append(MemorySample(i * 1e-3, 256 * i, 128, 256 * i))
+    return rec
+
+
+def test_renders_lanes_bars_flows_and_interacts(browser):
+    tl = Timeline(recording("first", 12, in_flight=True), recording("second", 6, False),
+                  labels=["one", "two"])
+    tl.highlight([0, 1, 2])
+    with serve(tl) as url, browser_page(browser) as page:
+        open_timeline(page, url)
+        root = page.locator(".unimem-timeline")
+        assert root.get_attribute("data-lanes") == "4"
+        assert root.get_attribute("data-bars") == "18"
+        assert root.get_attribute("data-flows") == "16"
+        labels = page.locator(".unimem-lane-label").all_inner_texts()
+        assert len(labels) == 4 and labels[0].startswith("GPU") and labels[1].startswith("CPU")
+        assert page.locator(".unimem-recording-title").count() == 2
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "timeline_static.png"), full_page=True)
+
+        hover = page.evaluate(HOVER_JS, [0.08, 0])  # early on the GPU lane of recording 0
+        assert hover["shown"] and "Op0" in hover["text"] and "(8, 8) float32" in hover["text"]
+        assert hover["hovered"] == 0  # synced back through the model
+
+        zoom = page.evaluate(ZOOM_JS, -600)
+        assert 0 < zoom["bars"] < 18  # zoomed in: fewer bars in view
+        canvas = page.locator(".unimem-timeline-canvas")
+        box = canvas.bounding_box()
+        draws = root.get_attribute("data-draws")
+        page.mouse.move(box["x"] + 300, box["y"] + 60)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 100, box["y"] + 60, steps=4)  # drag: pan later in time
+        page.mouse.up()
+        page.wait_for_function(
+            f"document.querySelector('.unimem-timeline').dataset.draws !== '{draws}'")
+        canvas.dblclick()
+        page.wait_for_function(
+            "document.querySelector('.unimem-timeline').dataset.bars === '18'")
+        assert not page.unimem_errors
+
+
+def test_starts_empty_then_follows_refreshes(browser):
+    """What a live watch does: a Timeline made before any op, refreshed as ops arrive."""
+    rec = Recording("live", {}, "watch", "measured: test")
+    tl = Timeline(rec, window=4)
+    with serve(tl) as url, browser_page(browser) as page:
+        open_timeline(page, url)
+        root = page.locator(".unimem-timeline")
+        assert (root.get_attribute("data-lanes"), root.get_attribute("data-bars")) == ("0", "0")
+        full = recording("live", 6, in_flight=True)
+        rec.lanes[:], rec.ops[:], rec.flows[:], rec.memory[:] = (
+            full.lanes, full.ops, full.flows, full.memory)
+        tl.refresh()
+        drawn = page.evaluate(UPDATE_JS, update_args(tl))
+        assert drawn == {"lanes": 2, "bars": 4, "flows": 3}  # the window: ops 2..5
+        assert "showing last 4 of 6 ops" in page.locator(".unimem-recording-title").inner_text()
+        assert not page.unimem_errors
