@@ -308,5 +308,5 @@ class LabPage:
                 + (f"; {positive_attr} = {attrs}" if positive_attr else "")
             ))  # fmt: skip
         loc = self.page.locator(selector).nth(int(handle.json_value()) - 1)
-        loc.scroll_into_view_if_needed()
+        loc.evaluate("el => el.scrollIntoView({block: 'center'})")  # for the screenshot
         return loc
