@@ -19,7 +19,7 @@ import mlx.core as mx
 
 import unimem as um
 from unimem._call import bind
-from unimem._recording import fmt_time
+from unimem._text import fmt_time
 
 
 def make_chain(n: int):
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     mx.eval(x)
     s2 = "gpu" if mx.is_available(mx.gpu) else "cpu:1"
     graph = um.trace(chain, x, s1="cpu", s2=s2)
-    call = bind(chain, (x,), dict(s1="cpu", s2=s2))
+    call = bind(chain, (x,), {"s1": "cpu", "s2": s2})
     flat, inputs = call.as_flat_function(), call.inputs
     times: dict[str, list[float]] = {"um.trace (all of it)": [],
                                      "  MLX export to a callback": [],

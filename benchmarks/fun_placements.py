@@ -26,9 +26,10 @@ def fun(a, b, d1, d2):
 
 def placements() -> dict[str, dict[str, str]]:
     if mx.is_available(mx.gpu):
-        return {"all gpu": dict(d1="gpu", d2="gpu"), "split": dict(d1="gpu", d2="cpu"),
-                "all cpu": dict(d1="cpu", d2="cpu")}
-    return {"one stream": dict(d1="cpu", d2="cpu"), "two streams": dict(d1="cpu", d2="cpu:1")}
+        return {"all gpu": {"d1": "gpu", "d2": "gpu"}, "split": {"d1": "gpu", "d2": "cpu"},
+                "all cpu": {"d1": "cpu", "d2": "cpu"}}
+    return {"one stream": {"d1": "cpu", "d2": "cpu"},
+            "two streams": {"d1": "cpu", "d2": "cpu:1"}}
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ import mlx.core as mx
 import numpy as np
 
 import unimem as um
-from unimem._recording import fmt_bytes, fmt_time
+from unimem._residency import NOT_ON_HOST
+from unimem._text import fmt_bytes, fmt_time
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -47,7 +48,7 @@ def show(step: str, arr: mx.array) -> None:
         return
     n = len(r.pages)
     host = int(np.count_nonzero(r.pages >= 0))
-    absent = int(np.count_nonzero(r.pages == -2))
+    absent = int(np.count_nonzero(r.pages == NOT_ON_HOST))
     speed = f" = {r.gb_per_s:.1f} GB/s" if r.gb_per_s else ""
     print(f"  {step:<28} {host:>7}/{n} pages on host ({100 * host / max(n, 1):5.1f}%), "
           f"{absent} not on host, {len(r.runs)} runs; probe {fmt_time(r.seconds)}{speed}")
@@ -73,6 +74,56 @@ def size_for(mb: int) -> int:
         print(f"shrinking arrays to {fmt_bytes(want)}: a quarter of the "
               f"{fmt_bytes(free)} free on the GPU (three arrays live at once)")
     return want // 4
+
+
+def gpu_written_array(n: int) -> None:
+    print(f"\n1. GPU-written array a, {fmt_bytes(4 * n)}")
+    a = gpu_array(n)
+    print(f"  address taken (np.asarray: MLX moves it to managed memory): "
+          f"{fmt_time(timed(lambda: np.asarray(a)))}")
+    show("after GPU write", a)
+    view = np.asarray(a)
+    half = view[: n // 2]
+    print(f"  CPU reads first half: {fmt_time(timed(half.sum))}")
+    show("after CPU read of half", a)
+    print(f"  CPU reads all (first time for the second half): {fmt_time(timed(view.sum))}")
+    show("after full CPU read", a)
+    del view, half
+    print(f"  GPU reads all: {fmt_time(timed(lambda: mx.eval(mx.sum(a, stream=mx.gpu))))}")
+    show("after GPU read", a)
+
+
+def cpu_reads_gpu_output(n: int) -> None:
+    print(f"\n2. fresh GPU-written array b, {fmt_bytes(4 * n)}: CPU reads")
+    b = gpu_array(n)
+    first = timed(lambda: np.asarray(b).sum())
+    second = timed(lambda: np.asarray(b).sum())
+    print(f"  first CPU read {fmt_time(first)} (includes the move to managed memory), "
+          f"second {fmt_time(second)}: {first / second:.2f}×")
+
+
+def gpu_reads_cpu_array(n: int) -> None:
+    """Steps 3 and 4: GPU reads of a CPU-made array, then the probe's speed on it."""
+    print(f"\n3. CPU-made array c, {fmt_bytes(4 * n)}: GPU reads")
+    mx.clear_cache()
+    c = mx.random.uniform(shape=(n,), stream=mx.cpu)
+    mx.eval(c)
+    show("after CPU write", c)
+    first = timed(lambda: mx.eval(mx.sum(c, stream=mx.gpu)))
+    second = timed(lambda: mx.eval(mx.sum(c, stream=mx.gpu)))
+    print(f"  first GPU read {fmt_time(first)}, second {fmt_time(second)}: "
+          f"{first / second:.2f}×")
+    show("after GPU reads", c)
+
+    print("\n4. probe speed")
+    r = um.residency(c)
+    if r.probed:
+        best = min(um.residency(c).seconds for _ in range(10))
+        mapped = len(r.pages) * r.page_size
+        print(f"  {len(r.pages)} pages ({fmt_bytes(mapped)}) in {fmt_time(best)} "
+              f"(best of 10) = {mapped / best / 1e9:.1f} GB/s")
+    else:
+        print(f"  not probed: {r.message}")
 
 
 def gpu_to_cpu(a: mx.array, d1: mx.Stream, d2: mx.Stream) -> mx.array:
@@ -112,60 +163,15 @@ def main() -> None:
         print("Apple silicon: one shared copy of every buffer, nothing migrates; "
               "the steps below show timings only.")
     n = size_for(args.mb)
-    nbytes = n * 4
     warm = gpu_array(n)  # compile the GPU kernels first, so first reads time memory only
     for _ in range(2):
         mx.eval(mx.sum(warm, stream=mx.gpu))
     del warm
 
-    print(f"\n1. GPU-written array a, {fmt_bytes(nbytes)}")
-    a = gpu_array(n)
-    print(f"  address taken (np.asarray: MLX moves it to managed memory): "
-          f"{fmt_time(timed(lambda: np.asarray(a)))}")
-    show("after GPU write", a)
-    view = np.asarray(a)
-    half = view[: n // 2]
-    print(f"  CPU reads first half: {fmt_time(timed(lambda: half.sum()))}")
-    show("after CPU read of half", a)
-    print(f"  CPU reads all (first time for the second half): "
-          f"{fmt_time(timed(lambda: view.sum()))}")
-    show("after full CPU read", a)
-    del view, half
-    print(f"  GPU reads all: {fmt_time(timed(lambda: mx.eval(mx.sum(a, stream=mx.gpu))))}")
-    show("after GPU read", a)
-    del a
-
-    print(f"\n2. fresh GPU-written array b, {fmt_bytes(nbytes)}: CPU reads")
-    b = gpu_array(n)
-    first = timed(lambda: np.asarray(b).sum())
-    second = timed(lambda: np.asarray(b).sum())
-    print(f"  first CPU read {fmt_time(first)} (includes the move to managed memory), "
-          f"second {fmt_time(second)}: {first / second:.2f}×")
-    del b
-
-    print(f"\n3. CPU-made array c, {fmt_bytes(nbytes)}: GPU reads")
-    mx.clear_cache()
-    c = mx.random.uniform(shape=(n,), stream=mx.cpu)
-    mx.eval(c)
-    show("after CPU write", c)
-    first = timed(lambda: mx.eval(mx.sum(c, stream=mx.gpu)))
-    second = timed(lambda: mx.eval(mx.sum(c, stream=mx.gpu)))
-    print(f"  first GPU read {fmt_time(first)}, second {fmt_time(second)}: "
-          f"{first / second:.2f}×")
-    show("after GPU reads", c)
-
-    print("\n4. probe speed")
-    r = um.residency(c)
-    if r.probed:
-        best = min(um.residency(c).seconds for _ in range(10))
-        mapped = len(r.pages) * r.page_size
-        print(f"  {len(r.pages)} pages ({fmt_bytes(mapped)}) in {fmt_time(best)} "
-              f"(best of 10) = {mapped / best / 1e9:.1f} GB/s")
-    else:
-        print(f"  not probed: {r.message}")
-
+    gpu_written_array(n)
+    cpu_reads_gpu_output(n)
+    gpu_reads_cpu_array(n)
     print("\n5. copy tax of a GPU→CPU edge, observed")
-    del c
     observed_copy_tax(n)
 
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from time import perf_counter
 
 import mlx.core as mx
-import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx import nn
 
 import unimem as um
 from unimem._call import Call, bind
 from unimem._measure import instrumented_run
 from unimem._recorder import MODES
-from unimem._recording import fmt_time
+from unimem._text import fmt_time
 
 
 def fun(a, b, d1, d2):
@@ -83,15 +83,15 @@ def workloads() -> dict[str, Call]:
         fun_placements = {"gpu, gpu": ("gpu", "gpu"), "gpu, cpu": ("gpu", "cpu"),
                           **fun_placements}
     chain_streams = ("gpu", "cpu") if gpu else ("cpu", "cpu:1")
-    out = {f"(a) fun d1,d2={k}": bind(fun, (a, b), dict(d1=d1, d2=d2))
+    out = {f"(a) fun d1,d2={k}": bind(fun, (a, b), {"d1": d1, "d2": d2})
            for k, (d1, d2) in fun_placements.items()}
     s1, s2 = chain_streams
-    out[f"(b) chain split {s1}->{s2}"] = bind(chain_split, (x,), dict(s1=s1, s2=s2))
+    out[f"(b) chain split {s1}->{s2}"] = bind(chain_split, (x,), {"s1": s1, "s2": s2})
     out[f"(b) chain alternating {s1}<->{s2}"] = bind(chain_alternating, (x,),
-                                                     dict(s1=s1, s2=s2))
+                                                     {"s1": s1, "s2": s2})
     if gpu:  # and the CPU-only chain, for numbers from a machine with free cores
-        out["(b) chain split gpu->gpu"] = bind(chain_split, (x,), dict(s1="gpu", s2="gpu"))
-        out["(b) chain split cpu->cpu:1"] = bind(chain_split, (x,), dict(s1="cpu", s2="cpu:1"))
+        out["(b) chain split gpu->gpu"] = bind(chain_split, (x,), {"s1": "gpu", "s2": "gpu"})
+        out["(b) chain split cpu->cpu:1"] = bind(chain_split, (x,), {"s1": "cpu", "s2": "cpu:1"})
     out["(c) mlp step"] = mlp_step_call()
     return out
 

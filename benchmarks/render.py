@@ -30,10 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 
-from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve  # noqa: E402
+from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve
 
-from unimem import Timeline  # noqa: E402
-from unimem._recording import Flow, Lane, MemorySample, Op, Recording  # noqa: E402
+from unimem import Timeline
+from unimem._recording import Flow, Lane, MemorySample, Op, Recording
 
 
 def synthetic(n_ops: int, n_lanes: int = 3, seed: int = 0) -> Recording:
@@ -127,7 +127,8 @@ def main() -> None:
         r = measure(n, args.screenshot, args.repeat)
         verdict = ""
         if n == 10_000:
-            verdict = "  (target < 1000 ms: " + ("met" if r["first render ms"] < 1000 else "NOT met") + ")"
+            met = "met" if r["first render ms"] < 1000 else "NOT met"
+            verdict = f"  (target < 1000 ms: {met})"
         print(f"{n:>7} ops: pack {r['pack ms']:.0f} ms, payload {r['payload KiB']:.0f} KiB, "
               f"first render {r['first render ms']:.0f} ms{verdict} "
               f"({r['page ms']:.0f} ms from navigation, loads included), "

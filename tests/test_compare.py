@@ -5,7 +5,7 @@ import unimem as um
 
 def test_compare_two_placements(fun, ab):
     c = um.compare(fun, *ab, repeat=3, placements={
-        "one stream": dict(d1="cpu", d2="cpu"), "two streams": dict(d1="cpu", d2="cpu:1")})
+        "one stream": {"d1": "cpu", "d2": "cpu"}, "two streams": {"d1": "cpu", "d2": "cpu:1"}})
     assert c.labels == ["one stream", "two streams"]
     assert c.speedup("one stream") == 1.0
     assert c["two streams"].calls_by_lane()["cpu:1"]["exp"] == 500
@@ -19,6 +19,6 @@ def test_compare_rejects_empty_and_unknown(fun, ab):
     with pytest.raises(ValueError, match="placements is empty"):
         um.compare(fun, *ab, placements={})
     with pytest.raises(ValueError, match="no parameter 'dx'"):
-        um.compare(fun, *ab, placements={"a": dict(d1="cpu", d2="cpu", dx="cpu")})
+        um.compare(fun, *ab, placements={"a": {"d1": "cpu", "d2": "cpu", "dx": "cpu"}})
     with pytest.raises(KeyError):
-        um.compare(fun, *ab, repeat=1, placements={"a": dict(d1="cpu", d2="cpu")})["b"]
+        um.compare(fun, *ab, repeat=1, placements={"a": {"d1": "cpu", "d2": "cpu"}})["b"]

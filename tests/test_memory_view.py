@@ -36,7 +36,7 @@ def test_counters_rows_and_strips():
     reg.observe(0, [x])
     reg.observe(1, [y])
     view = MemoryView(rec, reg, probe=True)
-    t, active, cache, peak = _counters(view)
+    _t, active, cache, peak = _counters(view)
     assert view.n_samples == 10
     assert list(active) == [100 * i for i in range(10)]  # three series, never merged
     assert set(cache) == {7} and list(peak) == [100 * i + 50 for i in range(10)]

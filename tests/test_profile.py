@@ -1,8 +1,9 @@
+import itertools
 import threading
 
 import mlx.core as mx
-import mlx.nn as nn
 import pytest
+from mlx import nn
 
 import unimem as um
 
@@ -26,7 +27,7 @@ def test_profile_records_each_call_on_its_stream(fun, ab):
 def test_lane_order_is_fifo_and_dependencies_respected(fun, ab):
     p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, warmup=0)
     exps = p.ops_on("cpu:1")
-    for prev, nxt in zip(exps, exps[1:]):
+    for prev, nxt in itertools.pairwise(exps):
         assert nxt.start >= prev.end  # in-order stream: each starts after the last ended
         assert nxt.inputs == (prev.id,)
 
@@ -126,8 +127,8 @@ def test_gpu_asked_where_none(fun, ab):
     with pytest.raises(um.GPUUnavailableError, match="parameter 'd1'.*CPU-only"):
         um.profile(fun, *ab, d1=mx.gpu, d2=mx.cpu, repeat=1)
     with pytest.raises(um.GPUUnavailableError):
-        um.compare(fun, *ab, placements={"x": dict(d1="cpu", d2="cpu"),
-                                         "y": dict(d1="gpu", d2="cpu")})
+        um.compare(fun, *ab, placements={"x": {"d1": "cpu", "d2": "cpu"},
+                                         "y": {"d1": "gpu", "d2": "cpu"}})
 
 
 def test_profile_repr_is_structural(fun, ab):

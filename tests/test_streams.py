@@ -4,7 +4,13 @@ import mlx.core as mx
 import pytest
 
 from unimem._streams import (
-    GPUUnavailableError, Placement, StreamId, is_stream_like, name_of, parse_name, resolve,
+    GPUUnavailableError,
+    Placement,
+    StreamId,
+    is_stream_like,
+    name_of,
+    parse_name,
+    resolve,
     stream_id,
 )
 

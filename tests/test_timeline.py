@@ -110,7 +110,7 @@ def test_window_keeps_the_most_recent_ops_and_flows_inside_it():
     assert len(rec.ops) == 50  # older ops stay in the recording
     assert tl._meta["recordings"][0]["ops_total"] == 50
     # flows 39->40 .. 48->49: the one from op 39 (outside the window) is dropped
-    assert list(cols["flow_src"]) == list(range(0, 9))
+    assert list(cols["flow_src"]) == list(range(9))
     assert list(cols["flow_dst"]) == list(range(1, 10))
     assert cols["mem_t"].min() >= 40e-3  # memory from the window's first start on
     assert "showing last 10 of 50 ops" in repr(tl)
@@ -208,8 +208,8 @@ def test_profile_recording_and_its_chrome_round_trip(fun, ab):
 
 def test_comparison_timeline_stacks_placements(fun, ab):
     a, b = ab
-    cmp = um.compare(fun, a, b, placements={"one stream": dict(d1="cpu", d2="cpu"),
-                                            "two streams": dict(d1="cpu", d2="cpu:1")},
+    cmp = um.compare(fun, a, b, placements={"one stream": {"d1": "cpu", "d2": "cpu"},
+                                            "two streams": {"d1": "cpu", "d2": "cpu:1"}},
                      repeat=1, warmup=0, mode="op")
     tl = cmp.timeline()
     assert [r["label"] for r in tl._meta["recordings"]] == ["one stream", "two streams"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ._recording import Op, Recording, fmt_time
+from ._recording import Op, Recording
+from ._text import fmt_time, plural, text_table
 
 
 def _lane_names(rec: Recording) -> dict[int, str]:
@@ -77,8 +78,8 @@ class CriticalPath:
         if not self.ops:
             return "Critical path: empty (no finished ops)"
         lanes = list(dict.fromkeys(self.lanes))
-        lines = [f"Critical path: {len(self.ops)} ops over {len(lanes)} "
-                 f"lane{'s' if len(lanes) != 1 else ''}, {fmt_time(self.length)}"]
+        head = f"Critical path: {len(self.ops)} ops over {plural(len(lanes), 'lane')}"
+        lines = [f"{head}, {fmt_time(self.length)}"]
         # runs of consecutive ops on one lane
         run_start = 0
         for i in range(1, len(self.ops) + 1):
@@ -142,7 +143,7 @@ class Waits:
         if not self.totals:
             return "Waits: no lane waited on another"
         lines = ["Waits (time a lane could not start because another lane's producer ran):"]
-        lines += [f"  {w} waited {fmt_time(s)} on {o} ({n} time{'s' if n != 1 else ''})"
+        lines += [f"  {w} waited {fmt_time(s)} on {o} ({plural(n, 'time')})"
                   for w, o, s, n in self.totals]
         return "\n".join(lines)
 
@@ -187,10 +188,8 @@ class Diff:
                                                                                 fmt_time(t))]
             for r in self.rows
         ]
-        widths = [max(len(row[i]) for row in table) for i in range(len(head))]
         lines = [f"Diff of {' vs '.join(self.labels)} per op kind and stream"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                  for row in table]
+        lines += text_table(table)
         if self.apportioned:
             lines.append("  note: segments that mixed kinds had their time split evenly "
                          "per call (derived)")
@@ -204,8 +203,8 @@ def _kind_totals(rec: Recording) -> tuple[dict[tuple[str, str], tuple[int, float
     for op in rec.ops:
         parts = []
         for part in op.name.split(" + "):
-            kind, _, k = part.partition(" ×")
-            parts.append((kind, int(k) if k.isdigit() else 1))
+            kind, _, times = part.partition(" ×")
+            parts.append((kind, int(times) if times.isdigit() else 1))
         mixed |= len(parts) > 1
         calls = sum(k for _, k in parts)
         dur = op.duration or 0.0

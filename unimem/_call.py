@@ -76,7 +76,7 @@ class Call:
         unknown = set(mapping) - set(self.placement.names)
         if unknown:
             raise ValueError(
-                f"{self.title} has no stream parameter {sorted(unknown)[0]!r}; "
+                f"{self.title} has no stream parameter {min(unknown)!r}; "
                 f"its stream parameters are {self.stream_params}"
             )
         merged = {**dict(self.placement.specs), **mapping}
@@ -86,7 +86,8 @@ class Call:
     def inputs(self) -> list[mx.array]:
         return flatten_arrays((self.args, dict(self.kwargs)))
 
-    def _bound(self, streams: Mapping[str, mx.Stream], arrays: list[mx.array] | None):
+    def _bound(self, streams: Mapping[str, mx.Stream],
+               arrays: list[mx.array] | None) -> tuple[list[Any], dict[str, Any]]:
         args, kwargs = list(self.args), dict(self.kwargs)
         if arrays is not None:
             args, kwargs = _replace_arrays((args, kwargs), list(arrays))

@@ -22,11 +22,9 @@ import mlx.core as mx
 from ._call import Call, bind
 from ._graph import ArrayInfo, Graph, Node
 from ._mlxfn import KNOWN_VERSIONS, ExpectedPrimitive, read_export
-from ._streams import StreamLike, name_of, stream_id
-
-
-def _dtype_name(dtype: mx.Dtype) -> str:
-    return str(dtype).removeprefix("mlx.core.")
+from ._platform import platform
+from ._streams import StreamId, StreamLike, current_default, name_of, stream_id
+from ._text import fmt_dtype
 
 
 @contextmanager
@@ -77,7 +75,7 @@ def capture(call: Call) -> Graph:
             role = "output"
         shape = tuple(int(x) for x in shape)
         nbytes = prod(shape) * dtype.size
-        arrays.setdefault(aid, ArrayInfo(aid, name, shape, _dtype_name(dtype), nbytes, role,
+        arrays.setdefault(aid, ArrayInfo(aid, name, shape, fmt_dtype(dtype), nbytes, role,
                                          producer))
         return aid
 
@@ -87,7 +85,7 @@ def capture(call: Call) -> Graph:
         add(name, arr.shape, arr.dtype, "constant", None)
 
     nodes: list[Node] = []
-    lane_names: dict[Any, str] = {}  # name_of asks MLX for default streams: once per stream
+    lane_names: dict[StreamId, str] = {}  # name_of asks MLX for default streams: once per stream
     for rec, entry in zip(prims, export.entries):
         index = len(nodes)
         ins = tuple(add(n, s, d, "intermediate", None) for n, s, d in rec["inputs"])
@@ -106,7 +104,7 @@ def capture(call: Call) -> Graph:
     notes.append("traced with mx.export_function, which merges identical subgraphs (CSE) "
                  "the way mx.compile does")
     return Graph(call.title, call.placement.names, nodes, arrays, export.output_ids,
-                 mx.__version__, notes)
+                 platform().mlx_version, notes)
 
 
 def _add_synchronizer(nodes: list[Node], arrays: dict[int, ArrayInfo],
@@ -114,8 +112,7 @@ def _add_synchronizer(nodes: list[Node], arrays: dict[int, ArrayInfo],
     """eval's Synchronizer: on the first computed output's stream, else the default."""
     producers = [arrays[a].producer for a in outputs if a in arrays]
     first = next((p for p in producers if p is not None), None)
-    stream = nodes[first].stream if first is not None else stream_id(
-        mx.default_stream(mx.default_device()))
+    stream = nodes[first].stream if first is not None else stream_id(current_default())
     nodes.append(Node(len(nodes), "Synchronizer", stream, name_of(stream),
                       tuple(a for a in outputs if a in arrays), (), (), synthetic=True))
 

@@ -49,9 +49,10 @@ def to_chrome_trace(rec: Recording, path: str | None = None) -> dict[str, Any]:
     timed = {op.id: op for op in rec.ops if op.start is not None and op.end is not None}
     for op in timed.values():
         pid, tid = _where(lanes[op.lane])
+        start, end = _span(op)
         events.append({
             "ph": "X", "name": op.name, "cat": "op", "pid": pid, "tid": tid,
-            "ts": _us(op.start), "dur": _us(op.end - op.start),  # type: ignore[operator]
+            "ts": _us(start), "dur": _us(end - start),
             "args": {
                 "id": op.id, "lane": op.lane, "submit_us": _us(op.submit),
                 "dispatched_us": None if op.dispatched is None else _us(op.dispatched),
@@ -67,7 +68,7 @@ def to_chrome_trace(rec: Recording, path: str | None = None) -> dict[str, Any]:
             continue
         for ph, op in (("s", src), ("f", dst)):
             pid, tid = _where(lanes[op.lane])
-            mid = (op.start + op.end) / 2  # type: ignore[operator]
+            mid = sum(_span(op)) / 2
             event = {"ph": ph, "id": n, "name": flow.kind, "cat": "dependency", "pid": pid,
                      "tid": tid, "ts": _us(mid), "args": {"nbytes": flow.nbytes}}
             if ph == "f":
@@ -96,7 +97,13 @@ def to_chrome_trace(rec: Recording, path: str | None = None) -> dict[str, Any]:
 
 
 def _op_dict(op: Op) -> dict[str, Any]:
-    return {f: getattr(op, f) for f in Op.__slots__}  # type: ignore[attr-defined]
+    return {f: getattr(op, f) for f in Op.__slots__}
+
+
+def _span(op: Op) -> tuple[float, float]:
+    """Start and end of a timed op (one with both, as ``to_chrome_trace`` exports)."""
+    assert op.start is not None and op.end is not None
+    return op.start, op.end
 
 
 def from_chrome_trace(source: str | dict[str, Any]) -> Recording:

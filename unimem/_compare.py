@@ -9,8 +9,9 @@ from typing import Any
 
 from ._call import bind
 from ._measure import profile_call
-from ._recording import Recording, fmt_time
+from ._recording import Recording, Timing
 from ._streams import StreamLike
+from ._text import fmt_placement, fmt_time, html_table, text_table
 from ._timeline import Timeline
 
 
@@ -20,9 +21,14 @@ class Row:
     recording: Recording
 
     @property
-    def median(self) -> float:
+    def timing(self) -> Timing:
+        """Plain-run statistics: every row comes from ``profile_call``, which times."""
         assert self.recording.timing is not None
-        return self.recording.timing.median
+        return self.recording.timing
+
+    @property
+    def median(self) -> float:
+        return self.timing.median
 
 
 @dataclass
@@ -32,11 +38,14 @@ class Comparison:
     title: str
     rows: list[Row]
 
-    def __getitem__(self, label: str) -> Recording:
+    def _row(self, label: str) -> Row:
         for row in self.rows:
             if row.label == label:
-                return row.recording
+                return row
         raise KeyError(f"no placement {label!r}; placements: {[r.label for r in self.rows]}")
+
+    def __getitem__(self, label: str) -> Recording:
+        return self._row(label).recording
 
     @property
     def labels(self) -> list[str]:
@@ -44,7 +53,7 @@ class Comparison:
 
     def speedup(self, label: str) -> float:
         """How many times faster than the first placement (>1 is faster)."""
-        return self.rows[0].median / self[label].timing.median  # type: ignore[union-attr]
+        return self.rows[0].median / self._row(label).median
 
     @property
     def fastest(self) -> str:
@@ -57,29 +66,22 @@ class Comparison:
     def _table(self) -> list[list[str]]:
         out = []
         for row in self.rows:
-            t = row.recording.timing
-            assert t is not None
-            placement = ", ".join(f"{k}={v}" for k, v in row.recording.placement.items())
-            out.append([row.label, placement, fmt_time(t.median), fmt_time(t.iqr),
-                        f"{self.speedup(row.label):.2f}×"])
+            t = row.timing
+            out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median),
+                        fmt_time(t.iqr), f"{self.speedup(row.label):.2f}×"])
         return out
 
-    _HEAD = ["placement", "streams", "median", "IQR", "speedup vs first"]
+    _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
 
     def __repr__(self) -> str:
-        rows = [self._HEAD] + self._table()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEAD))]
-        runs = len(self.rows[0].recording.timing.samples)  # type: ignore[union-attr]
+        runs = len(self.rows[0].timing.samples)
         lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += text_table([self._HEAD, *self._table()])
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._HEAD)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in self._table())
         return (f"<div class='unimem-comparison'><b>Comparison of {html.escape(self.title)}"
-                f"</b><table><tr>{head}</tr>{body}</table></div>")
+                f"</b>{html_table([self._HEAD, *self._table()])}</div>")
 
 
 def compare(

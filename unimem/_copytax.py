@@ -19,12 +19,12 @@ figures are kept apart:
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, replace
 
 from ._graph import CROSS_STREAM, DEVICE_SWITCH, Graph
-from ._recording import Recording, fmt_bytes, fmt_time
+from ._recording import Recording
 from ._residency import Residency
+from ._text import fmt_bytes, fmt_time, plural, pre_html, text_table
 
 PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
 PLATFORM_BASIS = {
@@ -94,9 +94,10 @@ class CopyTax:
 
     def lines(self, max_rows: int = 20) -> list[str]:
         kinds = {k: sum(e.kind == k for e in self.edges) for k in (CROSS_STREAM, DEVICE_SWITCH)}
-        edges = "edge" if len(self.edges) == 1 else "edges"
-        out = [f"Copy tax of {self.title} ({self.backend}): {len(self.edges)} cross-stream "
-               f"{edges} ({kinds[DEVICE_SWITCH]} device switch, {kinds[CROSS_STREAM]} same device)"]
+        head = (f"Copy tax of {self.title} ({self.backend}): "
+                f"{plural(len(self.edges), 'cross-stream edge')} ({kinds[DEVICE_SWITCH]} device "
+                f"switch, {kinds[CROSS_STREAM]} same device)")
+        out = [head]
         out.append(f"  bytes crossing streams: {fmt_bytes(self.nbytes)}")
         out.append(f"  discrete-GPU model: {fmt_bytes(self.discrete_bytes)} over the bus = "
                    f"{fmt_time(self.bus_seconds)} at {self.bandwidth / 1e9:.0f} GB/s "
@@ -107,10 +108,7 @@ class CopyTax:
             out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
         rows = self.table()
         if len(rows) > 1:
-            shown = rows[: max_rows + 1]
-            widths = [max(len(r[i]) for r in shown) for i in range(len(rows[0]))]
-            out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                    for r in shown]
+            out += text_table(rows[: max_rows + 1])
             if len(rows) - 1 > max_rows:
                 out.append(f"  … {len(rows) - 1 - max_rows} more edges")
         return out
@@ -119,7 +117,7 @@ class CopyTax:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-copytax'>{html.escape(repr(self))}</pre>"
+        return pre_html(repr(self), "unimem-copytax")
 
     def observe(self, edge: int, before: Residency, after: Residency,
                 seconds: float | None = None) -> EdgeTax:
@@ -160,9 +158,13 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
     if isinstance(source, Graph):
         backend = backend or _here()
         nodes = source.nodes
-        edges = [_edge(f"{nodes[e.src].name}#{e.src} ({nodes[e.src].lane})",  # type: ignore[index]
-                       f"{nodes[e.dst].name}#{e.dst} ({nodes[e.dst].lane})",
-                       e.kind, e.nbytes, backend) for e in source.cross_stream_edges]
+
+        def node(i: int) -> str:
+            return f"{nodes[i].name}#{i} ({nodes[i].lane})"
+
+        # a cross-stream edge always has a producer (inputs count as same stream)
+        edges = [_edge(node(e.src), node(e.dst), e.kind, e.nbytes, backend)
+                 for e in source.cross_stream_edges if e.src is not None]
     elif isinstance(source, Recording):
         backend = backend or source.platform.get("backend") or _here()
         lanes = {lane.id: lane.name for lane in source.lanes}

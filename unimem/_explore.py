@@ -9,6 +9,7 @@ bound call: the widget only re-places the same call, it never guesses anything.
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from ._compare import Comparison, Row
 from ._measure import profile_call
 from ._recording import Recording
 from ._streams import StreamLike, gpu_available, parse_name
+from ._text import fmt_placement, plural
 from ._timeline import Timeline
 
 
@@ -31,7 +33,7 @@ def stream_choices(current: str | None = None) -> list[str]:
     return choices
 
 
-class Explore(w.VBox):
+class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
     def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "segment",
@@ -102,10 +104,8 @@ class Explore(w.VBox):
     def _run_safely(self) -> None:
         """From a control: the error shows in the status line, not raised in a callback."""
         placement = {p: c.value for p, c in self.controls.items()}
-        try:
+        with contextlib.suppress(Exception):  # run() has written it into the status line
             self.run(**placement)
-        except Exception:  # run() has written it into the widget's status line
-            pass
 
     def _record(self, recording: Recording) -> None:
         key = tuple(recording.placement.items())
@@ -132,18 +132,18 @@ class Explore(w.VBox):
         tried = " | ".join(_placement_text(r) for r in self.results.values())
         latest = _placement_text(self.latest) if self.latest is not None else "none"
         return (f"Explore {self.call.title}: stream parameters {params} (choices: {choices}); "
-                f"{len(self.results)} placement{'s' if len(self.results) != 1 else ''} "
-                f"tried: {tried}; latest {latest}\n  {self.timeline!r}")
+                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n"
+                f"  {self.timeline!r}")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        data = super()._repr_mimebundle_(**kwargs)
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if data is not None:
             data["text/plain"] = repr(self)  # full text, not ipywidgets' 110-char cut
         return data
 
 
 def _placement_text(rec: Recording) -> str:
-    return ", ".join(f"{k}={v}" for k, v in rec.placement.items()) or "(no stream parameters)"
+    return fmt_placement(rec.placement) or "(no stream parameters)"
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,

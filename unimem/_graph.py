@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ._streams import StreamId
+from ._text import fmt_placement, plural
 
 SAME_STREAM = "same stream"
 CROSS_STREAM = "cross stream"  # a fence between two streams of one device
@@ -149,8 +150,9 @@ class Graph:
 
     # -- views -----------------------------------------------------------------
     def _summary_lines(self) -> list[str]:
-        lines = [f"Graph of {self.title} ({_plural(len(self.primitives), 'primitive')})"]
-        lines.append(f"  placement: {_placement_text(self.placement)}")
+        lines = [f"Graph of {self.title} ({plural(len(self.primitives), 'primitive')})"]
+        placement = fmt_placement(self.placement) or "(no stream parameters)"
+        lines.append(f"  placement: {placement}")
         for lane, counts in self.by_lane().items():
             stream = self.streams()[lane]
             ops = ", ".join(f"{name} ×{k}" for name, k in counts.most_common())
@@ -204,10 +206,3 @@ class Graph:
         return cls(d["title"], dict(d["placement"]), nodes, arrays, tuple(d["outputs"]),
                    d.get("mlx_version", ""), list(d.get("notes", [])))
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def _placement_text(placement: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in placement.items()) or "(no stream parameters)"

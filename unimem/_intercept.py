@@ -18,15 +18,18 @@ the body of an ``mx.compile``d function) and functions bound before the block
 from __future__ import annotations
 
 import threading
-from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import mlx.core as mx
 
 from ._streams import StreamId, stream_id
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 _OPERATORS = {
     "add": "add (+)", "sub": "subtract (-)", "mul": "multiply (*)", "truediv": "divide (/)",
@@ -189,7 +192,7 @@ class Interceptor:
             sid = self._streams[spec] = stream_id(spec)
         return sid, spec
 
-    def __enter__(self) -> Interceptor:
+    def __enter__(self) -> Self:
         global _current
         with _active_lock:
             if _active:

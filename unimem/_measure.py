@@ -16,16 +16,16 @@ import mlx.core as mx
 
 from ._call import Call, bind
 from ._capture import capture
-from ._streams import StreamLike
 from ._intercept import observe
 from ._platform import platform
 from ._recorder import Recorder
 from ._recording import Recording, Timing
+from ._streams import StreamLike
 
 METHODS = {
     "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "
           "starts derived from stream order and dependencies",
-    "segment": "measured: one async_eval per segment (up to 50 calls on one stream, cut "
+    "segment": "measured: one async_eval per segment (up to {size} calls on one stream, cut "
                "where another stream reads it), a waiter per stream stamps "
                "each segment's end; starts derived from stream order and dependencies",
     "exclusive": "measured: mx.eval after every MLX call (serialised, streams never "
@@ -64,20 +64,20 @@ def drain(call: Call) -> None:
         mx.synchronize(s)
 
 
-def new_recording(call: Call, mode: str) -> Recording:
+def new_recording(call: Call, mode: str, segment_size: int = 50) -> Recording:
     p = platform()
     return Recording(
         title=call.title,
         placement=call.placement.names,
         mode=mode,
-        method=METHODS[mode],
+        method=METHODS[mode].format(size=segment_size),
         platform={"summary": p.summary, "backend": p.backend, "mlx": p.mlx_version},
     )
 
 
 def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 50) -> Recording:
     """One run of ``call`` with every MLX op call observed and timed."""
-    recording = new_recording(call, mode)
+    recording = new_recording(call, mode, segment_size)
     recorder = Recorder(recording, mode, segment_size=segment_size)
     inputs = call.inputs
     mx.eval(inputs)

@@ -17,9 +17,10 @@ import numpy as np
 import traitlets
 
 from ._assets import asset
-from ._recording import MemorySample, Recording, fmt_bytes, fmt_time
+from ._recording import MemorySample, Recording
 from ._registry import ALLOCATED, EVALUATED, Entry, Registry
 from ._residency import NOT_ON_HOST, NOT_PROBED, Residency, residencies
+from ._text import fmt_bytes, fmt_shape, fmt_time
 
 COUNTERS = {
     "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
@@ -184,7 +185,7 @@ class MemoryView(anywidget.AnyWidget):
     def _row(e: Entry, res: Residency | None, offset: int, buckets: int,
              probe: bool) -> dict[str, Any]:
         return {
-            "name": e.name, "shape": "×".join(map(str, e.shape)) or "scalar", "dtype": e.dtype,
+            "name": e.name, "shape": fmt_shape(e.shape), "dtype": e.dtype,
             "bytes": fmt_bytes(e.nbytes),
             "buffer": fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
             "stream": e.stream, "state": e.state, "alive": e.alive,
@@ -215,8 +216,8 @@ class MemoryView(anywidget.AnyWidget):
         shown = f"{len(self._entries)} arrays ({alive} alive)"
         if self._hidden:
             shown += f", {self._hidden} older entries not shown (max_rows={self.max_rows})"
-        out = [f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
-               f"{shown}"]
+        out = [(f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
+                f"{shown}")]
         for key, words in COUNTERS.items():
             if samples:
                 last, top = getattr(samples[-1], key), max(getattr(s, key) for s in samples)

@@ -36,9 +36,9 @@ KNOWN_VERSIONS = ("0.32.",)
 
 # mlx/dtype.h, Dtype::Val, in declaration order.
 _DTYPE_ORDER = (
-    "bool_ uint8 uint16 uint32 uint64 int8 int16 int32 int64 "
-    "float16 float32 float64 bfloat16 complex64"
-).split()
+    "bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+    "float16", "float32", "float64", "bfloat16", "complex64",
+)
 DTYPE_VALUE = {getattr(mx, n): i for i, n in enumerate(_DTYPE_ORDER)}
 DTYPE_BY_VALUE = {i: getattr(mx, n) for i, n in enumerate(_DTYPE_ORDER)}
 

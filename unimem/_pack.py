@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
-from ._recording import Op, Recording, fmt_time
+from ._recording import Flow, Op, Recording
+from ._text import fmt_placement, fmt_time
 
 FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
@@ -211,7 +212,7 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         in_flight = int(np.isnan(ends).sum())
         meta["recordings"].append({
             "label": label, "title": rec.title, "mode": rec.mode,
-            "placement": ", ".join(f"{k}={v}" for k, v in rec.placement.items()),
+            "placement": fmt_placement(rec.placement),
             "lines": fidelity_lines(rec), "starts": starts_label(ops) if ops else "",
             "ops_total": total, "ops": [n_ops, len(ops)], "in_flight": in_flight,
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
@@ -238,9 +239,9 @@ def _window_memory(rec: Recording, t_min: float, cap: int) -> np.ndarray:
     return np.fromiter(flat, dtype="f8", count=4 * len(mem)).reshape(len(mem), 4)
 
 
-def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Any]:
+def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Flow]:
     """Flows with both ends shown; flows are appended in op order, so read the tail."""
-    out: list[Any] = []
+    out: list[Flow] = []
     first = min(ids, default=0)
     for f in reversed(rec.flows):
         if f.dst not in ids:

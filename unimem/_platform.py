@@ -109,7 +109,7 @@ def platform() -> Platform:
             DeviceCard("gpu", str(gpu_info.get("device_name", "GPU")), backend, model, gpu_info)
         )
     return Platform(
-        mlx_version=mx.__version__,
+        mlx_version=mx.__version__,  # type: ignore[attr-defined]  # not in MLX's stubs
         system=_os.system(),
         machine=_os.machine(),
         backend=backend,

@@ -37,6 +37,7 @@ from ._intercept import OpCall
 from ._recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
 from ._sampler import sample_now as _sample
 from ._streams import StreamId, name_of
+from ._text import fmt_dtype
 
 MODES = ("op", "segment", "exclusive")
 _IN_TRANSFORM = "graph transformation"
@@ -69,7 +70,7 @@ class _Waiters:
             op, marker = item
             try:
                 mx.eval(marker)
-            except Exception as exc:  # the main thread sees the same error; record it
+            except Exception as exc:  # noqa: BLE001 - the main thread sees it too; record it
                 op.detail = f"failed: {exc}"
             op.end = perf_counter() - self._t0
             del marker, item
@@ -156,7 +157,7 @@ class Recorder:
         rec = self.recording
         op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
-                dtypes=tuple(_dtype_name(a.dtype) for a in outputs),
+                dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
                 nbytes=_nbytes(outputs), count=count)
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
@@ -313,7 +314,7 @@ class Recorder:
                 self.recording.memory.append(_sample(op.dispatched))
             self._waiters.submit(op, marker)
         if self.on_op is not None:
-            self.on_op(op, [a for r in refs if (a := r()) is not None])
+            self.on_op(op, [arr for r in refs if (arr := r()) is not None])
 
     def _retract(self, op: Op) -> None:
         """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
@@ -330,7 +331,7 @@ class Recorder:
 
         None when the arrays are tracers inside grad/vmap/compile.
         """
-        marker = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
+        marker: mx.array = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
         try:
             _unobserved(mx.async_eval)(*arrays, marker)
         except ValueError as exc:
@@ -376,16 +377,6 @@ class Recorder:
         self._oldest = None
         self._waiters.close()
         derive_starts(self.recording)
-
-
-_DTYPE_NAMES: dict[Any, str] = {}
-
-
-def _dtype_name(dtype: Any) -> str:
-    name = _DTYPE_NAMES.get(dtype)
-    if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("mlx.core.")
-    return name
 
 
 def _unobserved(fn: Any) -> Any:

@@ -10,13 +10,15 @@ Times are seconds since the recording's origin (``perf_counter`` at its start).
 
 from __future__ import annotations
 
-import html
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._graph import Graph
+
+# fmt_bytes stays importable from here, next to fmt_time: the project's documented home
+from ._text import fmt_bytes, fmt_placement, fmt_time, pre_html  # noqa: F401
 
 UNTRACKED_LANE = "untracked"
 
@@ -129,25 +131,6 @@ def _quantiles(xs: tuple[float, ...]) -> list[float]:
     return statistics.quantiles(xs, n=4, method="inclusive")
 
 
-def fmt_time(seconds: float | None) -> str:
-    """A duration with a unit (nbval sanitises exactly these)."""
-    if seconds is None:
-        return "n/a"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover
-
-
 @dataclass
 class Recording:
     """A measured (or loaded) run: lanes, ops, flows, memory, and how it was made."""
@@ -225,7 +208,7 @@ class Recording:
 
     # -- views ---------------------------------------------------------------
     def summary_lines(self) -> list[str]:
-        placement = ", ".join(f"{k}={v}" for k, v in self.placement.items())
+        placement = fmt_placement(self.placement)
         head = f"Recording of {self.title}" + (f" ({placement})" if placement else "")
         lines = [head, f"  method: {self.method}"]
         for lane, counts in self.calls_by_lane().items():
@@ -252,8 +235,7 @@ class Recording:
         return "\n".join(self.summary_lines())
 
     def _repr_html_(self) -> str:
-        text = html.escape("\n".join(self.summary_lines()))
-        return f"<pre class='unimem-recording'>{text}</pre>"
+        return pre_html(repr(self), "unimem-recording")
 
     def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
         """Chrome Trace Event JSON (opens in Perfetto); written to ``path`` if given."""

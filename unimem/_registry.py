@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import mlx.core as mx
 
-from ._recording import Recording, fmt_bytes
+from ._recording import Op, Recording
+from ._text import fmt_bytes, fmt_dtype, fmt_shape, html_table, text_table
 
 LAZY, ALLOCATED, EVALUATED, FREED = "lazy", "allocated", "evaluated", "freed"
 STATES = {
@@ -52,12 +53,12 @@ class Entry:
 class _Slot:
     """What the registry keeps per array: a weak reference and static facts."""
 
-    __slots__ = ("name", "ref", "shape", "dtype", "nbytes", "stream", "producer", "buffer")
+    __slots__ = ("buffer", "dtype", "name", "nbytes", "producer", "ref", "shape", "stream")
 
     def __init__(self, name: str, arr: mx.array, stream: str, producer: int | None) -> None:
         self.name, self.ref = name, weakref.ref(arr)
         self.shape, self.nbytes = tuple(arr.shape), int(arr.nbytes)
-        self.dtype = str(arr.dtype).removeprefix("mlx.core.")
+        self.dtype = fmt_dtype(arr.dtype)
         self.stream, self.producer = stream, producer
         try:  # kept so a freed entry still tells its buffer size
             self.buffer: int | None = int(mx.get_array_buffer_size(arr))
@@ -185,7 +186,7 @@ class Registry:
         rows = [["name", "shape", "dtype", "bytes", "buffer", "stream", "state", "op"]]
         for e in self.entries(recording):
             rows.append([
-                e.name, "×".join(map(str, e.shape)) or "scalar", e.dtype, fmt_bytes(e.nbytes),
+                e.name, fmt_shape(e.shape), e.dtype, fmt_bytes(e.nbytes),
                 fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
                 e.stream, e.state, "-" if e.producer is None else str(e.producer),
             ])
@@ -197,35 +198,33 @@ class Registry:
         head = f"Registry: {len(entries)} arrays ({alive} alive)"
         if self.dropped:
             head += f", {self.dropped} older entries dropped (limit {self.limit})"
-        rows = self.table(recording)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        out = [head]
-        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        return out
+        return [head, *text_table(self.table(recording))]
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        rows = self.table()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                       for r in rows[1:])
-        return (f"<div><b>{html.escape(self.lines()[0])}</b><table class='unimem-registry'>"
-                f"<tr>{head}</tr>{body}</table></div>")
+        return (f"<div><b>{html.escape(self.lines()[0])}</b>"
+                f"{html_table(self.table(), 'unimem-registry')}</div>")
+
+
+def _op(rec: Recording | None, op_id: int | None) -> Op | None:
+    """The recording's op ``op_id``, or None when either is unknown."""
+    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
+        return None
+    return rec.ops[op_id]
 
 
 def _op_done(rec: Recording | None, op_id: int | None) -> bool:
-    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
-        return False
-    return rec.ops[op_id].end is not None
+    op = _op(rec, op_id)
+    return op is not None and op.end is not None
 
 
 def _lane_of(rec: Recording | None, op_id: int | None) -> str:
-    if rec is None or op_id is None or not 0 <= op_id < len(rec.ops):
+    op = _op(rec, op_id)
+    if rec is None or op is None or not 0 <= op.lane < len(rec.lanes):
         return "?"
-    lane = rec.ops[op_id].lane
-    return rec.lanes[lane].name if 0 <= lane < len(rec.lanes) else "?"
+    return rec.lanes[op.lane].name
 
 
 def track(*arrays: mx.array, **named: mx.array) -> Registry:

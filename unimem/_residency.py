@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import html
 import os
 import platform as _os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -35,7 +35,7 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._recording import fmt_bytes, fmt_time
+from ._text import fmt_bytes, fmt_dtype, fmt_shape, fmt_time, plural, pre_html
 
 NOT_ON_HOST = -errno.ENOENT
 NOT_PROBED = -1000  # a code of our own: this platform cannot ask the kernel
@@ -125,14 +125,16 @@ class Residency:
 
     def lines(self, max_runs: int = 8) -> list[str]:
         title = self.name + ": " if self.name else ""
-        shape = "×".join(map(str, self.shape)) or "scalar"
-        out = [f"Residency of {title}{self.dtype} {shape}, {fmt_bytes(self.nbytes)}: "
-               f"{_pages(len(self.pages))} of {fmt_bytes(self.page_size)} ({self.backend})"]
+        head = (f"Residency of {title}{self.dtype} {fmt_shape(self.shape)}, "
+                f"{fmt_bytes(self.nbytes)}: {plural(len(self.pages), 'page')} of "
+                f"{fmt_bytes(self.page_size)} ({self.backend})")
+        out = [head]
         if not self.probed:
             out.append(f"  not probed: {self.message}")
         else:
             for code, k in sorted(self.counts.items(), key=lambda x: (x[0] < 0, x[0])):
-                out.append(f"  {code_label(code)}: {_pages(k)} ({100 * k / len(self.pages):.1f}%)")
+                share = 100 * k / len(self.pages)
+                out.append(f"  {code_label(code)}: {plural(k, 'page')} ({share:.1f}%)")
             runs = self.runs
             shown = ", ".join(f"[{r.start}:{r.start + r.count}] {code_label(r.code)}"
                               for r in runs[:max_runs])
@@ -149,11 +151,7 @@ class Residency:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-residency'>{html.escape(repr(self))}</pre>"
-
-
-def _pages(n: int) -> str:
-    return f"{n} page" if n == 1 else f"{n} pages"
+        return pre_html(repr(self), "unimem-residency")
 
 
 def code_label(code: int) -> str:
@@ -178,7 +176,7 @@ def runs_of(pages: np.ndarray) -> list[Run]:
 
 
 # -- the kernel call -----------------------------------------------------------
-def _syscall() -> tuple[ctypes._CFuncPtr | None, int, str]:
+def _syscall() -> tuple[Callable[..., int] | None, int, str]:
     """libc ``syscall`` and move_pages' number, or None and why not."""
     if not sys.platform.startswith("linux"):
         return None, -1, f"move_pages(2) is Linux-only; this is {sys.platform}"
@@ -257,7 +255,7 @@ def np_view(arr: mx.array) -> np.ndarray:
     memory to hand out a CPU pointer.
     """
     if arr.dtype == mx.bfloat16:  # NumPy has no bfloat16: view the raw bytes
-        view = memoryview(arr)
+        view = memoryview(arr)  # type: ignore[arg-type]  # mx.array is a buffer; stubs omit it
         if not view.contiguous:
             raise TypeError("a strided bfloat16 view has no NumPy equivalent: "
                             "use the array it was sliced from")
@@ -270,7 +268,7 @@ def host_span(view: np.ndarray) -> tuple[int, int]:
     if view.size == 0:
         return 0, 0
     lo, hi = np.lib.array_utils.byte_bounds(view) if hasattr(np.lib, "array_utils") \
-        else np.byte_bounds(view)  # pragma: no cover - NumPy < 2
+        else np.byte_bounds(view)  # type: ignore[attr-defined]  # pragma: no cover - NumPy < 2
     return int(lo), int(hi)
 
 
@@ -301,7 +299,7 @@ def residencies(named: list[tuple[str, mx.array]]) -> list[Residency]:
     out, at = [], 0
     for (name, arr), addrs in zip(named, spans):
         n = len(addrs)
-        res = Residency(tuple(arr.shape), str(arr.dtype).removeprefix("mlx.core."),
+        res = Residency(tuple(arr.shape), fmt_dtype(arr.dtype),
                         int(arr.nbytes), PAGE_SIZE, codes[at:at + n], backend, not why,
                         seconds * n / total, why, name)
         if backend == "metal" and why:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import threading
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 
 from ._recording import MemorySample, Recording
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 def sample_now(t: float) -> MemorySample:
@@ -31,7 +35,7 @@ class MemorySampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> MemorySampler:
+    def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("sampler already started")
         self._thread = threading.Thread(target=self._run, name="unimem-memory", daemon=True)
@@ -49,7 +53,7 @@ class MemorySampler:
             self._thread.join()
             self._thread = None
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -18,6 +18,8 @@ from typing import Any, Union
 
 import mlx.core as mx
 
+from ._text import fmt_placement
+
 _NAME = re.compile(r"^(cpu|gpu)(?::(\d+))?$")
 _STREAM_REPR = re.compile(r"Stream\(Device\((cpu|gpu), (\d+)\), (\d+)\)")
 
@@ -139,11 +141,10 @@ def resolve(spec: StreamLike, *, what: str = "this placement") -> mx.Stream:
         require_gpu(what)
     if name.ordinal == 0:
         stream = mx.default_stream(device)
+    elif name in _local.extra:
+        stream = _local.extra[name]
     else:
-        stream = _local.extra.get(name)
-        if stream is None:
-            stream = mx.new_stream(device)
-            _local.extra[name] = stream
+        stream = _local.extra[name] = mx.new_stream(device)
     _local.names.setdefault(stream_id(stream), name)
     return stream
 
@@ -153,6 +154,7 @@ def name_of(sid: StreamId) -> str:
     known = _local.names.get(sid)
     if known is not None:
         return str(known)
+    default: StreamId | None
     try:
         default = stream_id(mx.default_stream(mx.gpu if sid.device == "gpu" else mx.cpu))
     except ValueError:  # no GPU backend
@@ -179,8 +181,11 @@ class Placement:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, StreamLike]) -> Placement:
-        for param, spec in mapping.items():
-            _spec_name(spec)  # validate early, with the parameter in the message
+        for param, spec in mapping.items():  # validate early, naming the parameter
+            try:
+                _spec_name(spec)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"stream parameter {param!r}: {exc}") from None
         return cls(tuple(mapping.items()))
 
     def resolve(self) -> dict[str, mx.Stream]:
@@ -193,7 +198,7 @@ class Placement:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{p}={n}" for p, n in self.names.items()) or "(no stream parameters)"
+        return fmt_placement(self.names) or "(no stream parameters)"
 
     def __str__(self) -> str:
         return self.label

@@ -17,10 +17,7 @@ import traitlets as t
 from ._assets import asset
 from ._pack import PackCache, Packed, pack
 from ._recording import Recording
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+from ._text import plural
 
 
 def _op_ids(op_ids: Any) -> list[int]:
@@ -31,10 +28,12 @@ def _op_ids(op_ids: Any) -> list[int]:
             break
     if not isinstance(op_ids, Iterable) or isinstance(op_ids, (str, bytes)):
         raise TypeError(f"highlight expects op ids (ints), got {type(op_ids).__name__}")
-    out = [getattr(x, "id", x) for x in op_ids]
-    bad = [x for x in out if not isinstance(x, int) or isinstance(x, bool)]
-    if bad:
-        raise TypeError(f"highlight expects op ids (ints), got {bad[0]!r}")
+    out: list[int] = []
+    for x in op_ids:
+        op_id = getattr(x, "id", x)
+        if not isinstance(op_id, int) or isinstance(op_id, bool):
+            raise TypeError(f"highlight expects op ids (ints), got {op_id!r}")
+        out.append(op_id)
     return out
 
 
@@ -117,8 +116,8 @@ class Timeline(anywidget.AnyWidget):
         head = "Timeline"
         if len(recs) > 1:
             head += f" of {len(recs)} recordings ({' | '.join(self.labels)})"
-        parts = [f"{_plural(len(meta['lanes']), 'lane')}, {_plural(meta['n_ops'], 'bar')}, "
-                 f"{_plural(meta['n_flows'], 'cross-stream flow')}"]
+        parts = [(f"{plural(len(meta['lanes']), 'lane')}, {plural(meta['n_ops'], 'bar')}, "
+                  f"{plural(meta['n_flows'], 'cross-stream flow')}")]
         starts = sorted({r["starts"] for r in recs if r["starts"]})
         if starts:
             parts.append("measured ends, " + " / ".join(starts))
@@ -131,5 +130,5 @@ class Timeline(anywidget.AnyWidget):
         if meta["n_memory"]:
             parts.append("memory lane (active, cache, peak)")
         if self._highlight:
-            parts.append(f"{_plural(len(self._highlight), 'op')} highlighted")
+            parts.append(f"{plural(len(self._highlight), 'op')} highlighted")
         return f"{head}: " + "; ".join(parts)

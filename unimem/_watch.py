@@ -16,16 +16,20 @@ import threading
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 
 from ._intercept import Interceptor
 from ._memory_view import MemoryView
 from ._recorder import MODES, Recorder
-from ._recording import Op, Recording, fmt_time
+from ._recording import Op, Recording
 from ._sampler import MemorySampler
+from ._text import fmt_time, plural
 from ._timeline import Timeline
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 LIVE_MODES = ("segment", "op")
 METHOD = ("measured live: one async_eval per {unit}, a waiter per stream stamps each end "
@@ -45,6 +49,11 @@ class _LiveStarts:
         self.recording = recording
         self._done = 0  # ops[:_done] have ends and final starts
         self._last_end: dict[int, float] = {}
+
+    @property
+    def settled(self) -> int:
+        """How many ops, from the first, have an end and their final start."""
+        return self._done
 
     def update(self) -> None:
         ops = self.recording.ops
@@ -76,8 +85,8 @@ class Watch:
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
                  memory_hz: float = 50.0) -> None:
         if mode not in LIVE_MODES:
-            hint = " (exclusive serialises every op; use um.profile for it)" \
-                if mode in MODES else ""
+            hint = (" (exclusive serialises every op; use um.profile for it)"
+                    if mode in MODES else "")
             raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int (ops on screen), got {window!r}")
@@ -86,9 +95,9 @@ class Watch:
         if registry is not None and not callable(getattr(registry, "observe", None)):
             raise TypeError("registry must be a unimem Registry (um.track()), got "
                             f"{type(registry).__name__}")
-        unit = "segment (up to {} calls on one stream; cut where another stream reads it, " \
-               "after {}, and at every eval)".format(segment_size, fmt_time(segment_budget)) \
-            if mode == "segment" else "MLX call"
+        unit = (f"segment (up to {segment_size} calls on one stream; cut where another "
+                f"stream reads it, after {fmt_time(segment_budget)}, and at every eval)"
+                if mode == "segment" else "MLX call")
         self.recording = Recording(title, {}, "watch", METHOD.format(unit=unit))
         self.mode, self.window, self.ui_hz = mode, window, ui_hz
         self.memory, self.display, self.registry = memory, display, registry
@@ -137,7 +146,7 @@ class Watch:
                 view.refresh()
 
     # -- the block -----------------------------------------------------------------
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         if self.state != "ready":
             raise RuntimeError("a Watch runs once; start another with um.watch()")
         self._recorder = self._new_recorder()
@@ -157,7 +166,8 @@ class Watch:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:
+        """Stop recording; never swallows: Ctrl-C and errors reach the caller."""
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
         try:
             self._stop_ui.set()
@@ -178,7 +188,6 @@ class Watch:
             self.state = ("interrupted" if interrupted else
                           "failed" if exc_type is not None else "stopped")
             self.refresh()
-        return False  # never swallow: Ctrl-C and errors reach the caller
 
     def _finish_notes(self, interrupted: bool, exc_type: type[BaseException] | None) -> None:
         rec = self.recording
@@ -214,9 +223,8 @@ class Watch:
     def _show(self) -> None:
         from IPython.display import display
 
-        display(self.timeline)
-        if self.memory_view is not None:
-            display(self.memory_view)
+        views = [v for v in (self.timeline, self.memory_view) if v is not None]
+        display(*views)  # type: ignore[no-untyped-call]  # IPython ships no type hints
 
     def _ensure_ui(self) -> None:
         """Start the redraw timer once there is a view to redraw and a block running."""
@@ -231,12 +239,12 @@ class Watch:
         while not self._stop_ui.wait(period):
             rec = self.recording
             now = (len(rec.ops), len(rec.memory))
-            if now == seen and self._live._done == now[0]:
+            if now == seen and self._live.settled == now[0]:
                 continue
             seen = now
             try:
                 self.refresh()
-            except Exception as exc:  # a view failing must not stop the user's loop
+            except Exception as exc:  # noqa: BLE001 - a failing view must not stop the loop
                 rec.notes.append(f"live view stopped updating: {type(exc).__name__}: {exc}")
                 return
 
@@ -245,7 +253,7 @@ class Watch:
         calls = sum(op.count for op in rec.ops)
         flight = sum(op.end is None for op in rec.ops)
         head = (f"Watch ({self.state}, {self.mode} mode): {calls} MLX calls on "
-                f"{len(rec.lanes)} lane{'s' if len(rec.lanes) != 1 else ''}"
+                f"{plural(len(rec.lanes), 'lane')}"
                 + (f", {flight} in flight" if self.state == "watching" else ""))
         return head + "\n" + repr(rec)
 

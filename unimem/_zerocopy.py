@@ -9,7 +9,6 @@ cost (on CUDA, MLX moving a GPU output into managed memory) is in.
 
 from __future__ import annotations
 
-import html
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import mlx.core as mx
 import numpy as np
 
 from ._platform import platform
-from ._recording import fmt_bytes, fmt_time
 from ._residency import check_evaluated, np_view
+from ._text import fmt_bytes, fmt_time, pre_html
 
 
 def shares_memory(np_arr: Any, mx_arr: mx.array) -> bool:
@@ -59,7 +58,7 @@ class Conversion:
 Probe = Callable[[int], tuple[bool, "bool | None", float]]
 
 
-def _to_numpy(convert: Callable[[mx.array], Any]) -> Probe:
+def _to_numpy(convert: Callable[[Any], Any]) -> Probe:  # NumPy's converters: typed for NumPy
     def run(n: int) -> tuple[bool, bool | None, float]:
         mx.clear_cache()  # a new buffer each time, not one recycled (and moved) before
         # An op output on the default device that owns a new buffer (an element-wise
@@ -109,8 +108,9 @@ class ZeroCopyReport:
     rows: list[Conversion]
 
     def lines(self) -> list[str]:
-        out = [f"Zero-copy report ({self.backend}), float32 arrays of {fmt_bytes(self.nbytes)}, "
-               f"median of {self.repeat} fresh conversions"]
+        head = (f"Zero-copy report ({self.backend}), float32 arrays of {fmt_bytes(self.nbytes)}, "
+                f"median of {self.repeat} fresh conversions")
+        out = [head]
         width = max(len(r.expr) for r in self.rows)
         for r in self.rows:
             if r.zero_copy is None:
@@ -129,7 +129,7 @@ class ZeroCopyReport:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return f"<pre class='unimem-zerocopy'>{html.escape(repr(self))}</pre>"
+        return pre_html(repr(self), "unimem-zerocopy")
 
 
 def zero_copy_report(nbytes: int = 16 * 2**20, repeat: int = 5) -> ZeroCopyReport:
@@ -143,7 +143,7 @@ def zero_copy_report(nbytes: int = 16 * 2**20, repeat: int = 5) -> ZeroCopyRepor
     for expr, direction, run in CONVERSIONS:
         try:
             results = [run(n) for _ in range(repeat)]
-        except Exception as exc:  # e.g. DLPack export on CUDA: the row says why
+        except Exception as exc:  # noqa: BLE001 - e.g. DLPack on CUDA: the row says why
             rows.append(Conversion(expr, direction, None, None, 0.0, str(exc).split("\n")[0]))
             continue
         visible = [r[1] for r in results]
