@@ -5,6 +5,8 @@ The machinery lives in labharness.py; here it is only started, shared and stoppe
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,17 @@ from playwright.sync_api import Browser, sync_playwright
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     server = start_lab(tmp_path_factory.mktemp("lab"))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        """A CI timeout's SIGTERM skips fixture teardown: stop the server, then go on dying."""
+        stop_lab(server, patient=False)
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     yield server
+    signal.signal(signal.SIGTERM, previous)
     stop_lab(server)
 
 
