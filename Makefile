@@ -7,6 +7,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 MLX_BACKEND ?= $(if $(filter Darwin,$(shell uname -s)),metal,cpu)
+ifeq ($(filter metal cpu cuda13,$(MLX_BACKEND)),)
+$(error MLX_BACKEND=$(MLX_BACKEND): use metal (macOS), cpu or cuda13 (Linux))
+endif
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python

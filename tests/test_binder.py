@@ -66,6 +66,10 @@ def test_binder_recipe_runs_every_notebook(tmp_path: Path) -> None:
     assert (Path(where) / "_static").is_dir(), "the wheel lacks unimem/_static (widgets/)"
     card = sh(py, "-c", "import unimem; print(unimem.about())", cwd=tmp_path)
     assert "unimem platform card" in card
+    # Binder's JupyterLab runs in this environment: the widget front ends must be in it.
+    labext = venv / "share" / "jupyter" / "labextensions"
+    for ext in ("anywidget", "@jupyter-widgets/jupyterlab-manager"):
+        assert (labext / ext / "package.json").exists(), f"{ext} JupyterLab extension missing"
 
     if not list((repo / "notebooks").glob("*.ipynb")):
         pytest.skip("no notebooks/*.ipynb yet: the recipe installs, nothing more to run")

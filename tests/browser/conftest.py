@@ -1,10 +1,12 @@
-"""Fixtures for the browser tests: one JupyterLab and one Chromium per session.
+"""Fixtures for the browser tests: one JupyterLab per session, one Chromium per test.
 
 The machinery lives in labharness.py; here it is only started, shared and stopped.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,27 @@ from playwright.sync_api import Browser, sync_playwright
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     server = start_lab(tmp_path_factory.mktemp("lab"))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        """A CI timeout's SIGTERM skips fixture teardown: stop the server, then go on dying."""
+        stop_lab(server, patient=False)
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     yield server
+    signal.signal(signal.SIGTERM, previous)
     stop_lab(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright (which never downloads a browser here)."""
+    """Debian's Chromium driven by Playwright (which never downloads a browser here).
+
+    One per test, not per session: Playwright's sync API allows one instance per thread
+    at a time, and other browser tests here start their own.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
     with sync_playwright() as pw:

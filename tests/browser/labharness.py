@@ -156,17 +156,21 @@ def start_lab(base: Path) -> Lab:
             time.sleep(0.5)
 
 
-def stop_lab(lab: Lab) -> None:
-    """Ask the server to shut down (it stops its kernels), then insist."""
+def stop_lab(lab: Lab, patient: bool = True) -> None:
+    """Ask the server to shut down (it stops its kernels), then insist.
+
+    Not patient: signal its process group at once (the test run itself is being killed).
+    """
     proc = lab.proc
     if proc is None:
         return
-    if proc.poll() is None:
+    if patient and proc.poll() is None:
         try:
             lab.api("POST", "/api/shutdown")
         except (OSError, urllib.error.URLError):
             pass
-    for sig, wait in [(None, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 5)]:
+    steps = [(None, 30), (signal.SIGTERM, 15), (signal.SIGKILL, 5)]
+    for sig, wait in steps if patient else [(signal.SIGTERM, 3), (signal.SIGKILL, 2)]:
         if proc.poll() is not None:
             return
         if sig is not None:
@@ -200,26 +204,36 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-_OPENED_JS = """(name) => {
+# The notebook is the current tab and its kernel is up (Lab may first ask which kernel).
+_READY_JS = """(name) => {
     const app = window.jupyterapp;
     const w = app && app.shell.currentWidget;
-    return !!(w && w.context && w.context.path === name && w.sessionContext);
+    const s = w && w.context && w.context.path === name && w.sessionContext;
+    return !!(s && s.isReady && s.session && s.session.kernel);
 }"""
 
-# Runs every cell with JupyterLab's own command, which resolves when all cells have
-# finished (or one failed); then lists the error outputs from the notebook's model,
-# except those of cells tagged raises-exception (as nbval and Lab treat them).
+# Clears the stored outputs (so nothing on the page predates this run, and every
+# execution count starts empty), then runs every cell with JupyterLab's own command;
+# resolves when Lab has run them (or one failed; also after a cell tagged
+# raises-exception, which Lab runs past).
 _RUN_ALL_JS = """async ([timeoutMs]) => {
     const app = window.jupyterapp;
-    const panel = app.shell.currentWidget;
-    await panel.context.ready;
-    await panel.sessionContext.ready;
+    await app.commands.execute('notebook:clear-all-cell-outputs');
     const run = app.commands.execute('notebook:run-all-cells');
     const timer = new Promise(r => setTimeout(() => r('timeout'), timeoutMs));
-    const outcome = await Promise.race([run, timer]);
+    return String(await Promise.race([run, timer]));
+}"""
+
+# From the notebook's model: is the kernel idle, how many code cells never ran, and
+# the error outputs of cells not tagged raises-exception (nbval's convention too).
+_STATE_JS = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
     const errors = [];
+    let unrun = 0;
     for (const cell of panel.content.model.cells) {
         if (cell.type !== 'code') continue;
+        if (cell.executionCount === null) unrun += 1;
         if ((cell.getMetadata('tags') || []).includes('raises-exception')) continue;
         for (const out of cell.outputs.toJSON()) {
             if (out.output_type === 'error') {
@@ -227,12 +241,7 @@ _RUN_ALL_JS = """async ([timeoutMs]) => {
             }
         }
     }
-    return {outcome: String(outcome), errors};
-}"""
-
-_IDLE_JS = """() => {
-    const s = window.jupyterapp.shell.currentWidget.sessionContext;
-    return !!(s.session && s.session.kernel && s.session.kernel.status === 'idle');
+    return {idle: !!kernel && kernel.status === 'idle', unrun, errors};
 }"""
 
 
@@ -260,23 +269,27 @@ class LabPage:
         page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{name}?token={self.lab.token}",
                   wait_until="domcontentloaded", timeout=PAGE_READY_S * 1000)  # fmt: skip
         deadline = time.monotonic() + PAGE_READY_S
-        while not page.evaluate(_OPENED_JS, name):
+        while not page.evaluate(_READY_JS, name):
             accept = page.locator(".jp-Dialog .jp-mod-accept")
-            if accept.count():  # e.g. "Select Kernel" for a kernelspec Lab does not know
+            if accept.count():  # "Select Kernel": no kernelspec, or one Lab does not know
                 accept.first.click()
             if time.monotonic() > deadline:
-                pytest.fail(self.context(f"{name} did not open within {PAGE_READY_S} s"))
+                pytest.fail(self.context(f"{name}: no kernel ready within {PAGE_READY_S} s"))
             time.sleep(0.5)
-        result = page.evaluate(_RUN_ALL_JS, [RUN_ALL_S * 1000])
-        if result["errors"]:
-            error = re.sub(r"\x1b\[[0-9;]*m", "", result["errors"][0])
+        deadline = time.monotonic() + RUN_ALL_S
+        if page.evaluate(_RUN_ALL_JS, [RUN_ALL_S * 1000]) == "timeout":
+            pytest.fail(self.context(f"{name}: still running after {RUN_ALL_S} s"))
+        settled = 0  # the kernel can look idle for a moment between two cells
+        while settled < 3:
+            state = page.evaluate(_STATE_JS)
+            done = state["idle"] and (state["unrun"] == 0 or state["errors"])
+            settled = settled + 1 if done else 0
+            if time.monotonic() > deadline:
+                pytest.fail(self.context(f"{name}: kernel busy or cells unrun after {RUN_ALL_S} s"))
+            time.sleep(0.5)
+        if state["errors"]:
+            error = re.sub(r"\x1b\[[0-9;]*m", "", state["errors"][0])
             pytest.fail(self.context(f"{name}: a cell raised:\n{error}"))
-        if result["outcome"] != "true":
-            pytest.fail(self.context(f"{name}: run-all ended with {result['outcome']!r}"))
-        try:
-            page.wait_for_function(_IDLE_JS, timeout=RENDER_S * 1000)
-        except PlaywrightTimeout:
-            pytest.fail(self.context(f"{name}: the kernel did not become idle"))
         return page
 
     def expect(self, selector: str, positive_attr: str | None = None) -> Any:
@@ -295,5 +308,5 @@ class LabPage:
                 + (f"; {positive_attr} = {attrs}" if positive_attr else "")
             ))  # fmt: skip
         loc = self.page.locator(selector).nth(int(handle.json_value()) - 1)
-        loc.scroll_into_view_if_needed()
+        loc.evaluate("el => el.scrollIntoView({block: 'center'})")  # for the screenshot
         return loc
