@@ -1,8 +1,16 @@
 """Segment mode (the default): how calls are grouped before MLX sees them."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import mlx.core as mx
+import pytest
 
 import unimem as um
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _interleaved(x, s1, s2):
@@ -81,3 +89,23 @@ def test_late_waiter_stamps_are_tightened_by_readers():
     derive_starts(rec)
     assert rec.ops[0].end == 3.0  # cannot have ended after its reader
     assert rec.ops[1].start == 3.0 and rec.ops[2].start == 3.0
+
+
+@pytest.mark.skipif(not mx.is_available(mx.gpu), reason="needs MLX's GPU (the CUDA hang)")
+@pytest.mark.parametrize("mode", ["op", "segment"])
+def test_alternating_gpu_cpu_chain_finishes(mode):
+    """gpu -> cpu -> gpu with one async_eval each hangs MLX's CUDA build; the recorder
+    waits on the host for the CPU input first. In a subprocess: a hang must fail, not stall."""
+    code = (
+        "import mlx.core as mx, unimem as um\n"
+        "def chain(x, s1, s2):\n"
+        "    for i in range(40):\n"
+        "        x = mx.sin(x, stream=s1 if i % 2 == 0 else s2)\n"
+        "    return x\n"
+        f"r = um.profile(chain, mx.ones((64, 64)), s1='gpu', s2='cpu', repeat=1, mode='{mode}')\n"
+        "print(len(r.ops), all(op.end is not None for op in r.ops))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "True"

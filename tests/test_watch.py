@@ -14,6 +14,16 @@ from unimem._streams import resolve
 from unimem._watch import _LiveStarts
 
 
+@pytest.fixture(autouse=True)
+def _cpu_default():
+    """These tests are about watch's mechanics: ops without a stream go to the CPU
+    on every build (on CUDA the default device is the GPU)."""
+    before = mx.default_device()
+    mx.set_default_device(mx.cpu)
+    yield
+    mx.set_default_device(before)
+
+
 def _no_interception() -> bool:
     return "observed" not in repr(mx.exp) and mx.eval.__name__ == "eval"
 

@@ -33,8 +33,10 @@ METHODS = {
 }
 
 DISTORTIONS = {
-    "op": "each call is its own GPU command buffer and cannot donate its input buffer",
-    "segment": "GPU command buffers end at segment boundaries; bars cover whole segments",
+    "op": "each call is its own hand-off to MLX (on a GPU, its own command buffer) and "
+          "cannot donate its input buffer",
+    "segment": "each segment is one hand-off to MLX (on a GPU, a command buffer ends "
+               "there); bars cover whole segments",
     "exclusive": "no overlap between streams; each op pays a full synchronisation",
 }
 

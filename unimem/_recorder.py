@@ -34,6 +34,7 @@ import mlx.core as mx
 
 from ._graph import classify
 from ._intercept import OpCall
+from ._platform import platform
 from ._recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
 from ._sampler import sample_now as _sample
 from ._streams import StreamId, name_of
@@ -115,6 +116,13 @@ class Recorder:
         self._oldest: float | None = None  # perf_counter of the oldest pending call
         # called with each op handed off and its outputs (watch feeds a Registry)
         self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
+        # MLX's CUDA build (0.32.4) deadlocks when a GPU op is handed off with
+        # async_eval while the CPU op it reads still waits on an earlier GPU op
+        # (gpu -> cpu -> gpu, one async_eval each: hangs from 3 ops; measured on an
+        # H100). Waiting on the host for such CPU inputs first avoids it, and costs
+        # nothing MLX does not already pay: its CUDA fences for CPU -> GPU edges are
+        # host waits in the evaluating thread (research note, section 1).
+        self._wait_cpu_inputs = platform().backend == "cuda"
 
     def now(self) -> float:
         return perf_counter() - self.t0
@@ -296,8 +304,12 @@ class Recorder:
         # Drop every reference to the intermediates before MLX runs them: an array
         # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
         # for a 30-op chain on 4 MiB, research note section 3).
+        host_waits = self._cpu_inputs_in_flight(calls, producers, lane)
         calls.clear()
         del outputs
+        if host_waits:
+            _unobserved(mx.eval)(*host_waits)
+            del host_waits
         marker = self._hand_off(sinks, handle)
         if marker is None:  # tracers inside grad/vmap/compile: nothing ran, nothing to time
             self._retract(op)
@@ -315,6 +327,18 @@ class Recorder:
             self._waiters.submit(op, marker)
         if self.on_op is not None:
             self.on_op(op, [arr for r in refs if (arr := r()) is not None])
+
+    def _cpu_inputs_in_flight(self, calls: Sequence[OpCall], producers: set[int],
+                              lane: Lane) -> list[mx.array]:
+        """A GPU op's inputs made by CPU ops not yet seen to end (CUDA only: see __init__)."""
+        if not self._wait_cpu_inputs or lane.device != "gpu":
+            return []
+        rec = self.recording
+        flying = {p for p in producers
+                  if rec.ops[p].end is None and rec.lanes[rec.ops[p].lane].device == "cpu"}
+        if not flying:
+            return []
+        return [a for c in calls for a in c.inputs if self._producer(a) in flying]
 
     def _retract(self, op: Op) -> None:
         """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
