@@ -34,7 +34,7 @@ def sh(*cmd: str | Path, cwd: Path, timeout: float = 900) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(UNIMEM_CI="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=env, timeout=timeout,
+        [str(c) for c in cmd], check=False, cwd=cwd, env=env, timeout=timeout,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     if proc.returncode:

@@ -16,12 +16,12 @@ import mlx.core as mx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _static_harness import browser_page  # noqa: E402
+from _static_harness import browser_page
 
-from unimem import MemoryView  # noqa: E402
-from unimem._assets import asset  # noqa: E402
-from unimem._recording import Lane, MemorySample, Op, Recording  # noqa: E402
-from unimem._registry import Registry  # noqa: E402
+from unimem import MemoryView
+from unimem._assets import asset
+from unimem._recording import Lane, MemorySample, Op, Recording
+from unimem._registry import Registry
 
 pytestmark = pytest.mark.browser
 BYTES = ("counters", "strips")

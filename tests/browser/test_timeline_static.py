@@ -13,11 +13,18 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _static_harness import (  # noqa: E402
-    HOVER_JS, UPDATE_JS, ZOOM_JS, browser_page, open_timeline, serve, update_args)
+from _static_harness import (
+    HOVER_JS,
+    UPDATE_JS,
+    ZOOM_JS,
+    browser_page,
+    open_timeline,
+    serve,
+    update_args,
+)
 
-from unimem import Timeline  # noqa: E402
-from unimem._recording import Flow, Lane, MemorySample, Op, Recording  # noqa: E402
+from unimem import Timeline
+from unimem._recording import Flow, Lane, MemorySample, Op, Recording
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
