@@ -67,9 +67,6 @@ def test_about_card_and_anywidget_render(lab_page: LabPage) -> None:
     screenshot(page, "smoke_about")
 
 
-@pytest.mark.skipif(
-    not hasattr(um, "Timeline"), reason="unimem.Timeline not merged yet"
-)
 def test_timeline_renders_lanes_and_bars(lab_page: LabPage) -> None:
     name = write_notebook(lab_page.lab.root, "_smoke_timeline.ipynb", ABOUT, TIMELINE)
     page = lab_page.open_and_run(name)
