@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "*.egg-info",
     "artifacts", "build", "dist",
-)  # fmt: skip
+)
 
 
 def sh(*cmd: str | Path, cwd: Path, timeout: float = 900) -> str:
@@ -36,7 +36,7 @@ def sh(*cmd: str | Path, cwd: Path, timeout: float = 900) -> str:
     proc = subprocess.run(
         [str(c) for c in cmd], check=False, cwd=cwd, env=env, timeout=timeout,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    )
     if proc.returncode:
         pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout[-6000:]}")
     return proc.stdout
@@ -61,7 +61,7 @@ def test_binder_recipe_runs_every_notebook(tmp_path: Path) -> None:
 
     # From outside the copy: the installed wheel, with its widget assets, not the sources.
     where = sh(py, "-c", "import unimem, pathlib; print(pathlib.Path(unimem.__file__).parent)",
-               cwd=tmp_path).strip()  # fmt: skip
+               cwd=tmp_path).strip()
     assert Path(where).is_relative_to(venv), f"unimem imported from {where}, not the venv"
     assert (Path(where) / "_static").is_dir(), "the wheel lacks unimem/_static (widgets/)"
     card = sh(py, "-c", "import unimem; print(unimem.about())", cwd=tmp_path)
@@ -73,4 +73,4 @@ def test_binder_recipe_runs_every_notebook(tmp_path: Path) -> None:
 
     assert list((repo / "notebooks").glob("*.ipynb")), "no lesson notebooks to run"
     sh(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-       "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks", cwd=repo)  # fmt: skip
+       "--nbval-sanitize-with", "notebooks/sanitize.cfg", "notebooks", cwd=repo)

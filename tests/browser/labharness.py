@@ -134,12 +134,12 @@ def start_lab(base: Path) -> Lab:
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run cells by command
         "--allow-root",
-    ]  # fmt: skip
+    ]
     with lab.log.open("wb") as log:
         lab.proc = subprocess.Popen(
             cmd, cwd=root, env=_lab_env(base / "home"), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop_lab can reach its kernels
-        )  # fmt: skip
+        )
     deadline = time.monotonic() + SERVER_START_S
     while True:
         if lab.proc.poll() is not None:
@@ -267,7 +267,7 @@ class LabPage:
         # A workspace of its own: Lab must not reopen (and start kernels for) earlier tabs.
         workspace = f"t{secrets.token_hex(4)}"
         page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{name}?token={self.lab.token}",
-                  wait_until="domcontentloaded", timeout=PAGE_READY_S * 1000)  # fmt: skip
+                  wait_until="domcontentloaded", timeout=PAGE_READY_S * 1000)
         deadline = time.monotonic() + PAGE_READY_S
         while not page.evaluate(_READY_JS, name):
             accept = page.locator(".jp-Dialog .jp-mod-accept")
@@ -298,15 +298,15 @@ class LabPage:
             el => !attr || Number(el.getAttribute(attr)) > 0)"""
         try:
             handle = self.page.wait_for_function(js, arg=[selector, positive_attr],
-                                                 timeout=RENDER_S * 1000)  # fmt: skip
+                                                 timeout=RENDER_S * 1000)
         except PlaywrightTimeout:
             found = self.page.locator(selector)
             attrs = [found.nth(i).get_attribute(positive_attr) for i in range(found.count())
-                     ] if positive_attr else []  # fmt: skip
+                     ] if positive_attr else []
             pytest.fail(self.context(
                 f"{selector}: {found.count()} element(s) after {RENDER_S} s"
                 + (f"; {positive_attr} = {attrs}" if positive_attr else "")
-            ))  # fmt: skip
+            ))
         loc = self.page.locator(selector).nth(int(handle.json_value()) - 1)
         loc.evaluate("el => el.scrollIntoView({block: 'center'})")  # for the screenshot
         return loc

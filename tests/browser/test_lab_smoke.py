@@ -49,7 +49,7 @@ def write_notebook(root: Path, name: str, *sources: str) -> str:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}  # fmt: skip
+                                 "language": "python"}
     nbformat.write(nb, root / name)
     return name
 
