@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import mlx.core as mx
 import pytest
 
@@ -25,3 +27,9 @@ def ab() -> tuple[mx.array, mx.array]:
     b = mx.random.uniform(shape=(128, 4))
     mx.eval(a, b)
     return a, b
+
+
+# The browser tests drive Chromium through Playwright; the rest of the suite must not
+# need it (`pytest tests -m "not browser"` on a machine without Playwright).
+if importlib.util.find_spec("playwright") is None:
+    collect_ignore = ["browser"]

@@ -1,5 +1,8 @@
+import gc
 import itertools
+import statistics
 import threading
+from time import perf_counter
 
 import mlx.core as mx
 import pytest
@@ -159,3 +162,55 @@ def test_memory_sampler_on_the_recording_clock():
     assert len(rec.memory) == n  # stopped means stopped
     with pytest.raises(ValueError):
         MemorySampler(rec, t0, hz=0)
+
+
+def _double(x, d):
+    return mx.multiply(x, 2, stream=d)
+
+
+@pytest.mark.parametrize("mode", ["segment", "op", "exclusive"])
+@pytest.mark.parametrize("trace", [False, True])
+def test_timing_holds_no_outputs(mode, trace):
+    """No output of a plain or instrumented run outlives the run, with the collector off.
+
+    Outputs kept alive by a reference cycle would make every timed run write to fresh
+    pages (and MLX's active memory grow by the output size times ``repeat``).
+    """
+    x = mx.ones((1024, 1024))  # 4 MiB
+    mx.eval(x)
+    gc.disable()
+    try:
+        before = mx.get_active_memory()
+        um.profile(_double, x, d="cpu", repeat=4, warmup=1, mode=mode, trace=trace)
+        assert mx.get_active_memory() == before
+    finally:
+        gc.enable()
+
+
+def test_plain_median_of_a_large_output_matches_a_raw_mlx_loop():
+    """Interleaved with a raw ``mx.eval`` loop: same work, same cost (within a loose bound).
+
+    Before outputs were freed at once, the plain median of this 64 MiB-output function
+    ran about 5x the raw loop's; the bound here is 1.5x, to hold on a noisy machine.
+    Exact ratios are printed by benchmarks/plain_timing.py.
+    """
+    x = mx.ones((16 * 2**20,))  # 64 MiB
+    mx.eval(x)
+    gc.disable()  # when the collector runs is arbitrary; off, a leak shows every time
+    try:
+        rounds = [_profiled_and_raw_medians(x) for _ in range(3)]
+    finally:
+        gc.enable()
+    ours, raw = (statistics.median(r) for r in zip(*rounds))
+    assert ours < 1.5 * raw
+
+
+def _profiled_and_raw_medians(x, runs=5):
+    """One round: ``profile``'s plain median, then a raw loop's, of doubling ``x``."""
+    ours = um.profile(_double, x, d="cpu", repeat=runs, warmup=1, trace=False).timing.median
+    samples = []
+    for _ in range(runs):
+        t = perf_counter()
+        mx.eval(mx.multiply(x, 2, stream=mx.cpu))
+        samples.append(perf_counter() - t)
+    return ours, statistics.median(samples)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import mlx.core as mx
+from mlx.utils import tree_flatten, tree_map
 
 from ._streams import Placement, StreamLike, is_stream_like
 
@@ -24,33 +25,21 @@ class NoArraysError(ValueError):
 
 
 def flatten_arrays(tree: Any) -> list[mx.array]:
-    """Every mx.array in nested lists, tuples and dicts, in a stable order."""
-    out: list[mx.array] = []
+    """Every mx.array in nested lists, tuples and dicts, in ``tree_flatten`` order.
 
-    def walk(x: Any) -> None:
-        if isinstance(x, mx.array):
-            out.append(x)
-        elif isinstance(x, (list, tuple)):
-            for y in x:
-                walk(y)
-        elif isinstance(x, dict):
-            for y in x.values():
-                walk(y)
-
-    walk(tree)
-    return out
+    MLX's own tree walk, not a recursive closure: a closure that calls itself
+    holds the list it fills in a reference cycle, and a timed run's outputs then
+    stayed alive until the garbage collector ran (each run paying for fresh pages).
+    """
+    leaves = tree_flatten(tree)  # a list of (path, leaf) without a destination argument
+    assert isinstance(leaves, list)
+    return [x for _, x in leaves if isinstance(x, mx.array)]
 
 
 def _replace_arrays(tree: Any, arrays: list[mx.array]) -> Any:
-    """``tree`` with its arrays taken, in flatten order, from ``arrays`` (consumed)."""
-    if isinstance(tree, mx.array):
-        return arrays.pop(0)
-    if isinstance(tree, (list, tuple)):
-        items = [_replace_arrays(x, arrays) for x in tree]
-        return type(tree)(items) if isinstance(tree, list) else tuple(items)
-    if isinstance(tree, dict):
-        return {k: _replace_arrays(v, arrays) for k, v in tree.items()}
-    return tree
+    """``tree`` with its arrays taken, in flatten order, from ``arrays``."""
+    replacements = iter(arrays)
+    return tree_map(lambda x: next(replacements) if isinstance(x, mx.array) else x, tree)
 
 
 @dataclass(frozen=True)
@@ -86,29 +75,33 @@ class Call:
     def inputs(self) -> list[mx.array]:
         return flatten_arrays((self.args, dict(self.kwargs)))
 
-    def _bound(self, streams: Mapping[str, mx.Stream],
-               arrays: list[mx.array] | None) -> tuple[list[Any], dict[str, Any]]:
+    def bound(self, arrays: list[mx.array] | None = None) -> tuple[list[Any], dict[str, Any]]:
+        """Arguments for one call on this thread's streams (``arrays`` replace the inputs)."""
         args, kwargs = list(self.args), dict(self.kwargs)
         if arrays is not None:
             args, kwargs = _replace_arrays((args, kwargs), list(arrays))
             args = list(args)
-        for name, stream in streams.items():
+        for name, stream in self.placement.resolve().items():
             if name in self.positions:
                 args[self.positions[name]] = stream
             else:
                 kwargs[name] = stream
         return args, kwargs
 
-    def run(self, arrays: list[mx.array] | None = None) -> list[mx.array]:
-        """Call the function on this thread's streams; return its output arrays, lazy."""
-        args, kwargs = self._bound(self.placement.resolve(), arrays)
-        outputs = flatten_arrays(self.fun(*args, **kwargs))
+    def outputs_of(self, result: Any) -> list[mx.array]:
+        """The arrays in what the function returned; an error if there are none."""
+        outputs = flatten_arrays(result)
         if not outputs:
             raise NoArraysError(
                 f"{self.title} returned no MLX arrays; unimem evaluates and times what a "
                 "function returns, so return the arrays it computes"
             )
         return outputs
+
+    def run(self, arrays: list[mx.array] | None = None) -> list[mx.array]:
+        """Call the function on this thread's streams; return its output arrays, lazy."""
+        args, kwargs = self.bound(arrays)
+        return self.outputs_of(self.fun(*args, **kwargs))
 
     def as_flat_function(self) -> Callable[..., list[mx.array]]:
         """A function of the flat array inputs only, as ``mx.export_function`` needs."""
