@@ -18,8 +18,8 @@ from time import perf_counter
 import mlx.core as mx
 
 import unimem as um
-from unimem._call import bind
-from unimem._text import fmt_time
+from unimem.capture.call import bind
+from unimem.model.text import fmt_time
 
 
 def make_chain(n: int):

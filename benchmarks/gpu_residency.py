@@ -31,8 +31,8 @@ import mlx.core as mx
 import numpy as np
 
 import unimem as um
-from unimem._residency import NOT_ON_HOST
-from unimem._text import fmt_bytes, fmt_time
+from unimem.memory.residency import NOT_ON_HOST
+from unimem.model.text import fmt_bytes, fmt_time
 
 
 def timed(fn: Callable[[], object]) -> float:

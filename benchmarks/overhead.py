@@ -24,10 +24,10 @@ import mlx.optimizers as optim
 from mlx import nn
 
 import unimem as um
-from unimem._call import Call, bind
-from unimem._measure import instrumented_run
-from unimem._recorder import MODES
-from unimem._text import fmt_time
+from unimem.capture.call import Call, bind
+from unimem.capture.recorder import MODES
+from unimem.model.text import fmt_time
+from unimem.profiler import instrumented_run
 
 
 def fun(a, b, d1, d2):

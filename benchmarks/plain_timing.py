@@ -23,7 +23,7 @@ from time import perf_counter
 import mlx.core as mx
 
 import unimem as um
-from unimem._text import fmt_time
+from unimem.model.text import fmt_time
 
 
 def double(x: mx.array, d: mx.Stream) -> mx.array:

@@ -33,7 +33,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve
 
 from unimem import Timeline
-from unimem._recording import Flow, Lane, MemorySample, Op, Recording
+from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording
 
 
 def synthetic(n_ops: int, n_lanes: int = 3, seed: int = 0) -> Recording:

@@ -23,9 +23,9 @@ from time import perf_counter
 import mlx.core as mx
 
 import unimem as um
-from unimem._recording import MemorySample, Recording
-from unimem._sampler import MemorySampler, sample_now
-from unimem._text import fmt_bytes, fmt_time
+from unimem.capture.sampler import MemorySampler, sample_now
+from unimem.model.recording import MemorySample, Recording
+from unimem.model.text import fmt_bytes, fmt_time
 
 
 def probe_throughput(mb: int, repeat: int) -> None:

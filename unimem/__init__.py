@@ -15,37 +15,51 @@
     um.MemoryView(p, reg)                          # counters, registry, page strips
 """
 
-from ._analysis import critical_path, diff, waits
-from ._call import NoArraysError
-from ._capture import trace
-from ._compare import Comparison, compare
-from ._copytax import CopyTax, copy_tax
-from ._explore import Explore, explore
-from ._graph import Graph
-from ._measure import profile
-from ._memory_view import MemoryView
-from ._platform import about, platform
-from ._recording import Recording
-from ._registry import Registry, track
-from ._residency import Residency, residency
-from ._streams import GPUUnavailableError, Placement
-from ._timeline import Timeline
-from ._watch import Watch, watch
-from ._zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
+from .analysis.copytax import CopyTax, copy_tax
+from .analysis.diff import Diff, DiffRow, diff
+from .analysis.paths import CriticalPath, Waits, critical_path, waits
+from .capture.streams import Placement
+from .capture.trace import trace
+from .comparison import Comparison, compare
+from .devices import about, platform
+from .errors import ExportFormatError, GPUUnavailableError, NoArraysError, UnimemError
+from .explorer import Explore, explore
+from .memory.registry import Registry, track
+from .memory.residency import Residency, residency
+from .memory.zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
+from .model import Edge, Flow, Graph, Lane, MemorySample, Node, Op, Recording, StreamId, Timing
+from .profiler import profile
+from .views.memory import MemoryView
+from .views.timeline import Timeline
+from .watcher import Watch, watch
 
 __all__ = [
     "Comparison",
     "CopyTax",
+    "CriticalPath",
+    "Diff",
+    "DiffRow",
+    "Edge",
     "Explore",
+    "ExportFormatError",
+    "Flow",
     "GPUUnavailableError",
     "Graph",
+    "Lane",
+    "MemorySample",
     "MemoryView",
     "NoArraysError",
+    "Node",
+    "Op",
     "Placement",
     "Recording",
     "Registry",
     "Residency",
+    "StreamId",
     "Timeline",
+    "Timing",
+    "UnimemError",
+    "Waits",
     "Watch",
     "ZeroCopyReport",
     "about",

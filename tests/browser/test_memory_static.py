@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _static_harness import browser_page
 
 from unimem import MemoryView
-from unimem._assets import asset
-from unimem._recording import Lane, MemorySample, Op, Recording
-from unimem._registry import Registry
+from unimem.memory.registry import Registry
+from unimem.model.recording import Lane, MemorySample, Op, Recording
+from unimem.views.assets import asset
 
 pytestmark = pytest.mark.browser
 BYTES = ("counters", "strips")

@@ -24,7 +24,7 @@ from _static_harness import (
 )
 
 from unimem import Timeline
-from unimem._recording import Flow, Lane, MemorySample, Op, Recording
+from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

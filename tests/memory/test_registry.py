@@ -1,0 +1,120 @@
+"""The registry holds arrays weakly: it never keeps memory alive or blocks donation."""
+
+from __future__ import annotations
+
+import gc
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import unimem as um
+from unimem.memory.registry import ALLOCATED, EVALUATED, FREED, LAZY, Registry
+from unimem.model.recording import Lane, Op, Recording
+
+MIB = 2**20
+
+
+def _pointer(a: mx.array) -> int:
+    return np.asarray(a).ctypes.data
+
+
+def test_deleted_array_is_freed_and_entry_says_so():
+    a = mx.random.uniform(shape=(MIB,))  # 4 MiB
+    mx.eval(a)
+    reg = um.track(a=a)
+    assert reg["a"].alive and reg["a"].state == ALLOCATED
+    before = mx.get_active_memory()
+    del a
+    gc.collect()
+    assert before - mx.get_active_memory() >= 4 * MIB  # the registry kept nothing alive
+    entry = reg["a"]
+    assert (entry.alive, entry.state) == (False, FREED)
+    assert entry.shape == (MIB,) and entry.nbytes == 4 * MIB  # still says what it was
+    assert entry.buffer_bytes == 4 * MIB
+    assert reg.get("a") is None
+
+
+def test_registry_does_not_block_donation():
+    a = mx.random.uniform(shape=(MIB,))
+    mx.eval(a)
+    address = _pointer(a)
+    reg = um.track(a=a)
+    b = mx.exp(a)
+    del a  # b's Exp may now reuse a's buffer: only possible if nobody else holds it
+    mx.eval(b)
+    assert _pointer(b) == address
+    assert not reg["a"].alive
+
+
+def test_state_lazy_then_allocated_and_views_deduplicated():
+    big = mx.ones((256, 1024))
+    lazy = mx.exp(big)
+    mx.eval(big)
+    view = big[:1]
+    mx.eval(view)
+    reg = um.track(big, lazy=lazy, view=view)
+    assert reg["a0"].state == ALLOCATED
+    assert reg["lazy"].state == LAZY and reg["lazy"].buffer_bytes is None
+    # a view's buffer is its base's: the whole 1 MiB, while its own nbytes are 4 KiB
+    assert reg["view"].nbytes == 4096 and reg["view"].buffer_bytes == MIB
+    with pytest.raises(ValueError):  # reading its state evaluated nothing
+        mx.get_array_buffer_size(lazy)
+
+
+def _recording_with_ops() -> Recording:
+    rec = Recording("t", {}, "watch", "test")
+    rec.lanes += [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
+    rec.ops += [Op(0, 0, "exp", 0.0, end=0.5), Op(1, 1, "sin", 0.1, inputs=(0,))]
+    return rec
+
+
+def test_observe_names_stream_and_state_from_recording():
+    rec = _recording_with_ops()
+    reg = Registry(rec)
+    x, y = mx.ones((4,)), mx.zeros((4,))
+    mx.eval(x, y)
+    reg.observe(0, [x])
+    reg.observe(1, (x, y))
+    assert reg.names() == ["op0", "op1.0", "op1.1"]
+    assert reg["op0"].stream == "cpu" and reg["op0"].state == EVALUATED  # op 0 has an end
+    assert reg["op1.1"].stream == "cpu:1" and reg["op1.1"].state == ALLOCATED  # still running
+    assert reg.produced_by([1]) == ["op1.0", "op1.1"]
+
+
+def test_limit_drops_freed_entries_first_down_to_90_percent():
+    reg = Registry(limit=10)
+    keep = mx.ones((2,))
+    reg.add("keep", keep)
+    for i in range(9):
+        reg.add(f"gone{i}", mx.ones((2,)))  # the only reference is the registry's weak one
+    gc.collect()
+    reg.add("new", keep)  # 11 entries: drop 2, the oldest freed ones
+    assert reg.names() == ["keep"] + [f"gone{i}" for i in range(2, 9)] + ["new"]
+    assert reg.dropped == 2
+    assert "2 older entries dropped (limit 10)" in repr(reg)
+    for i in range(10):  # all live now: the oldest live ones go
+        reg.add(f"live{i}", keep)
+    assert len(reg) <= 10 and "live9" in reg
+
+
+def test_repr_is_a_deterministic_table():
+    x = mx.ones((3, 5))
+    mx.eval(x)
+    reg = um.track(x=x)
+    text = repr(reg)
+    assert text.splitlines()[0] == "Registry: 1 arrays (1 alive)"
+    assert "x     3×5    float32  60 B" in text
+    assert "0x" not in text
+    assert "<table class='unimem-registry'>" in reg._repr_html_()
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="mx.array"):
+        um.track(x=[1, 2])
+    with pytest.raises(TypeError, match="name"):
+        Registry().add("", mx.ones((1,)))
+    with pytest.raises(ValueError, match="limit"):
+        Registry(limit=0)
+    with pytest.raises(KeyError, match="no array named"):
+        Registry()["missing"]

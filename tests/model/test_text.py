@@ -1,0 +1,48 @@
+"""The text helpers every repr shares: units, counts and tables."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from unimem.model.text import (
+    fmt_bytes,
+    fmt_dtype,
+    fmt_placement,
+    fmt_shape,
+    fmt_time,
+    html_table,
+    plural,
+    pre_html,
+    text_table,
+)
+
+
+def test_durations_always_carry_a_unit_chosen_by_size():
+    assert fmt_time(None) == "n/a"
+    assert fmt_time(5e-6) == "5.0 µs"
+    assert fmt_time(0.01234) == "12.34 ms"
+    assert fmt_time(1.234) == "1.23 s"
+    assert fmt_time(-0.0166) == "-16.60 ms"  # a derived difference, sign kept
+
+
+def test_sizes_shapes_dtypes_and_counts():
+    assert [fmt_bytes(n) for n in (512, 1536, 12 * 2**20, 3 * 2**30)] == [
+        "512 B", "1.5 KiB", "12.0 MiB", "3.0 GiB"]
+    assert fmt_shape((1024, 512)) == "1024×512" and fmt_shape(()) == "scalar"
+    assert fmt_dtype(mx.float32) == "float32"
+    assert fmt_placement({"d1": "gpu", "d2": "cpu:1"}) == "d1=gpu, d2=cpu:1"
+    assert fmt_placement({}) == ""
+    assert (plural(1, "lane"), plural(0, "lane"), plural(3, "lane")) == (
+        "1 lane", "0 lanes", "3 lanes")
+
+
+def test_text_table_aligns_columns_and_trims_trailing_space():
+    lines = text_table([["name", "bytes"], ["a", "4 B"], ["longer", ""]])
+    assert lines == ["  name    bytes", "  a       4 B", "  longer"]
+
+
+def test_html_escapes_every_cell_and_text():
+    table = html_table([["<h>"], ["a&b"]], "unimem-x")
+    assert table == ("<table class='unimem-x'><tr><th>&lt;h&gt;</th></tr>"
+                     "<tr><td>a&amp;b</td></tr></table>")
+    assert pre_html("x < y", "unimem-y") == "<pre class='unimem-y'>x &lt; y</pre>"

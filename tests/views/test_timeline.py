@@ -1,0 +1,289 @@
+"""The timeline widget's payload: what Python sends is what the recording holds."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import unimem as um
+from unimem import Timeline
+from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording, Timing
+from unimem.views.assets import asset
+
+
+def columns(tl: Timeline) -> dict[str, np.ndarray]:
+    """Decode the payload exactly as widgets/timeline.js does."""
+    buf = bytes(tl._payload)
+    return {name: np.frombuffer(buf, dtype=dt, count=n, offset=off)
+            for name, (off, n, dt) in tl._meta["arrays"].items()}
+
+
+def two_lanes() -> Recording:
+    """cpu: op0 -> op1; gpu: op2 (waits for op0, a device switch), op3 still running."""
+    rec = Recording("demo", {"d1": "cpu", "d2": "gpu"}, "op", "measured: test", [
+        Lane(0, "cpu", "cpu", 0), Lane(1, "gpu", "gpu", 1)])
+    rec.ops += [
+        Op(0, 0, "Matmul", 0.0, 0.0, 1e-3, shapes=((4, 4),), dtypes=("float32",), nbytes=64),
+        Op(1, 0, "Exp", 0.1e-3, 1e-3, 2e-3, inputs=(0,), shapes=((4, 4),),
+           dtypes=("float32",), nbytes=64),
+        Op(2, 1, "Add", 0.2e-3, 1e-3, 3e-3, inputs=(0,), nbytes=128, start_measured=True),
+        Op(3, 1, "Exp", 3.5e-3, None, None, nbytes=128),
+    ]
+    rec.flows.append(Flow(0, 2, "device switch", 64))
+    rec.memory += [MemorySample(2e-3, 200, 0, 300), MemorySample(1e-3, 100, 50, 100)]
+    return rec
+
+
+def chain(n: int) -> Recording:
+    """n ops alternating between two CPU streams, each waiting for the one before."""
+    rec = Recording("chain", {}, "op", "measured: test",
+                    [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 2)])
+    for i in range(n):
+        rec.ops.append(Op(i, i % 2, "Exp", i * 1e-3, i * 1e-3, (i + 1) * 1e-3,
+                          inputs=(i - 1,) if i else (), nbytes=16))
+        if i:
+            rec.flows.append(Flow(i - 1, i, "cross stream", 16))
+        rec.memory.append(MemorySample((i + 1) * 1e-3, 16 * i, 0, 16 * i))
+    return rec
+
+
+def test_lanes_bars_flows_and_strings():
+    tl = Timeline(two_lanes())
+    meta, cols = tl._meta, columns(tl)
+    assert [(x["name"], x["device"], x["label"]) for x in meta["lanes"]] == [
+        ("cpu", "cpu", "cpu · Stream(cpu, 0)"), ("gpu", "gpu", "gpu · Stream(gpu, 1)")]
+    assert list(cols["row"]) == [0, 0, 1, 1]
+    assert [meta["strings"][i] for i in cols["name"]] == ["Matmul", "Exp", "Add", "Exp"]
+    assert meta["strings"][cols["info"][0]] == "(4, 4) float32"
+    assert list(cols["id"]) == [0, 1, 2, 3]
+    assert list(cols["nbytes"]) == [64, 64, 128, 128]
+    assert (list(cols["flow_src"]), list(cols["flow_dst"])) == ([0], [2])
+    assert meta["flow_kinds"][cols["flow_kind"][0]] == "device switch"
+    assert meta["n_ops"] == 4 and meta["n_flows"] == 1
+
+
+def test_in_flight_op_has_nan_end_and_flag():
+    tl = Timeline(two_lanes())
+    cols = columns(tl)
+    assert math.isnan(cols["end"][3]) and not np.isnan(cols["end"][:3]).any()
+    assert cols["start"][3] == pytest.approx(3.5e-3)  # no derived start yet: its hand-off
+    assert list(cols["flags"]) == [0, 0, 1, 2]  # bit 1: start measured, bit 2: in flight
+    assert tl._meta["recordings"][0]["in_flight"] == 1
+    assert tl._meta["now"] == pytest.approx(3.5e-3)  # open bars are drawn up to here
+    assert "1 in flight" in repr(tl)
+
+
+def test_memory_counters_sorted_on_the_recording_clock():
+    cols = columns(Timeline(two_lanes()))
+    assert list(cols["mem_t"]) == [1e-3, 2e-3]
+    assert list(cols["mem_active"]) == [100, 200]
+    assert list(cols["mem_cache"]) == [50, 0]
+    assert list(cols["mem_peak"]) == [100, 300]
+
+
+def test_measured_and_derived_are_labelled():
+    tl = Timeline(two_lanes())
+    rec = tl._meta["recordings"][0]
+    assert rec["starts"] == "derived and measured starts"
+    assert rec["lines"] == ["measured: test"]
+    assert repr(tl) == ("Timeline: 2 lanes, 4 bars, 1 cross-stream flow; measured ends, "
+                        "derived and measured starts; 1 in flight; "
+                        "memory lane (active, cache, peak)")
+
+
+def test_fidelity_lines_carry_overhead_and_makespan_gap():
+    rec = chain(4)
+    rec.timing, rec.wall = Timing((2e-3, 2e-3, 2e-3), 1), 5e-3
+    lines = Timeline(rec)._meta["recordings"][0]["lines"]
+    assert lines == ["measured: test", "instrumented run 5.00 ms = 2.50× the plain median",
+                     "timeline makespan 4.00 ms = 2.00× the plain median"]
+
+
+def test_window_keeps_the_most_recent_ops_and_flows_inside_it():
+    rec = chain(50)
+    tl = Timeline(rec, window=10)
+    cols = columns(tl)
+    assert list(cols["id"]) == list(range(40, 50))
+    assert len(rec.ops) == 50  # older ops stay in the recording
+    assert tl._meta["recordings"][0]["ops_total"] == 50
+    # flows 39->40 .. 48->49: the one from op 39 (outside the window) is dropped
+    assert list(cols["flow_src"]) == list(range(9))
+    assert list(cols["flow_dst"]) == list(range(1, 10))
+    assert cols["mem_t"].min() >= 40e-3  # memory from the window's first start on
+    assert "showing last 10 of 50 ops" in repr(tl)
+
+
+def test_refresh_sends_what_was_appended():
+    rec = chain(5)
+    tl = Timeline(rec, window=3)
+    rec.ops.append(Op(5, 0, "Log", 5e-3, None, None, nbytes=16))
+    assert tl._meta["n_ops"] == 3 and 5 not in columns(tl)["id"]
+    tl.refresh()
+    assert list(columns(tl)["id"]) == [3, 4, 5]
+    assert tl._meta["recordings"][0]["in_flight"] == 1
+
+
+def test_highlight_maps_op_ids_to_bars_and_follows_the_window():
+    rec = chain(20)
+    tl = Timeline(rec, window=5)
+    tl.highlight([14, 15, 16])  # 14 is outside the window: skipped, not an error
+    assert tl._highlight == [0, 1]
+    rec.ops.append(Op(20, 0, "Exp", 20e-3, 20e-3, 21e-3))
+    tl.refresh()
+    assert tl._highlight == [0]  # 15 left the window, 16 is now bar 0
+    tl.highlight(SimpleNamespace(op_ids=[18, 19]))  # e.g. a critical path object
+    assert tl._highlight == [2, 3]
+    assert "2 ops highlighted" in repr(tl)
+    tl.highlight([])
+    assert tl._highlight == []
+
+
+def test_highlight_rejects_bad_input():
+    tl = Timeline(chain(3))
+    with pytest.raises(ValueError, match="no op 7"):
+        tl.highlight([7])
+    with pytest.raises(ValueError, match="recording must be"):
+        tl.highlight([0], recording=1)
+    with pytest.raises(TypeError, match="op ids"):
+        tl.highlight("0 1")
+    with pytest.raises(TypeError, match="op ids"):
+        tl.highlight([0.5])
+
+
+def test_stacked_recordings_share_one_payload():
+    tl = Timeline(two_lanes(), chain(3), labels=["split", "chain"])
+    meta, cols = tl._meta, columns(tl)
+    assert [x["recording"] for x in meta["lanes"]] == [0, 0, 1, 1]
+    assert [r["label"] for r in meta["recordings"]] == ["split", "chain"]
+    assert [r["ops"] for r in meta["recordings"]] == [[0, 4], [4, 3]]
+    assert list(cols["row"][4:]) == [2, 3, 2]  # the second recording's lanes come after
+    assert list(cols["flow_src"]) == [0, 4, 5] and list(cols["flow_dst"]) == [2, 5, 6]
+    tl.highlight([1, 2], recording=1)
+    assert tl._highlight == [5, 6]
+    assert repr(tl).startswith("Timeline of 2 recordings (split | chain): 4 lanes, 7 bars, "
+                               "3 cross-stream flows;")
+
+
+def test_bad_input_says_what_to_do():
+    with pytest.raises(ValueError, match="at least one Recording"):
+        Timeline()
+    with pytest.raises(TypeError, match="draws Recordings"):
+        Timeline({"ops": []})
+    with pytest.raises(ValueError, match="one label per recording"):
+        Timeline(chain(2), labels=["a", "b"])
+    with pytest.raises(ValueError, match="window must be a positive int"):
+        Timeline(chain(2), window=0)
+
+
+def test_widget_wiring_and_text():
+    tl = Timeline(chain(3))
+    assert tl.hovered == -1 and tl.trait_metadata("hovered", "sync")
+    assert asset("timeline.js").read_text().count("export default") == 1
+    assert "export default" in tl._esm
+    data = tl._repr_mimebundle_()
+    bundle = data[0] if isinstance(data, tuple) else data
+    assert bundle["text/plain"] == repr(tl)
+    assert "0x" not in repr(tl)
+    with pytest.raises(FileNotFoundError, match="nope.js"):
+        asset("nope.js")
+
+
+def test_profile_recording_and_its_chrome_round_trip(fun, ab):
+    a, b = ab
+    rec = um.profile(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0, trace=False,
+                     mode="op")
+    tl = Timeline(rec)
+    assert [x["name"] for x in tl._meta["lanes"]] == [lane.name for lane in rec.lanes]
+    assert tl._meta["n_ops"] == len(rec.ops) == 501
+    assert not np.isnan(columns(tl)["end"]).any()
+    assert tl._meta["recordings"][0]["starts"] == "derived starts"
+    assert len(tl._meta["recordings"][0]["lines"]) == 3  # method, overhead, makespan
+    loaded = Timeline(Recording.load(rec.to_chrome_trace()))
+    assert columns(loaded)["end"] == pytest.approx(columns(tl)["end"], abs=1e-6)
+    assert loaded._meta["n_flows"] == tl._meta["n_flows"]
+
+
+def test_comparison_timeline_stacks_placements(fun, ab):
+    a, b = ab
+    cmp = um.compare(fun, a, b, placements={"one stream": {"d1": "cpu", "d2": "cpu"},
+                                            "two streams": {"d1": "cpu", "d2": "cpu:1"}},
+                     repeat=1, warmup=0, mode="op")
+    tl = cmp.timeline()
+    assert [r["label"] for r in tl._meta["recordings"]] == ["one stream", "two streams"]
+    assert [x["recording"] for x in tl._meta["lanes"]] == [0, 1, 1]
+    assert tl._meta["n_ops"] == 1002
+
+
+def test_an_empty_recording_packs_and_says_so():
+    tl = Timeline(Recording("watch", {}, "watch", "measured: test"))
+    assert tl._meta["n_ops"] == 0 and tl._meta["lanes"] == []
+    assert repr(tl) == "Timeline: 0 lanes, 0 bars, 0 cross-stream flows"
+
+
+def test_refresh_while_a_recorder_appends():
+    """A live watch appends lanes, ops, flows and memory from other threads meanwhile."""
+    import threading
+
+    rec = Recording("live", {}, "watch", "measured: test")
+    tl = Timeline(rec, window=100)
+    done = threading.Event()
+
+    def record() -> None:
+        for i in range(3000):
+            if i % 500 == 0:
+                rec.lanes.append(Lane(len(rec.lanes), f"cpu:{len(rec.lanes)}", "cpu", i))
+            rec.ops.append(Op(i, len(rec.lanes) - 1, "Exp", i * 1e-6, i * 1e-6,
+                              None if i % 7 else (i + 1) * 1e-6, inputs=(i - 1,) if i else ()))
+            if i:
+                rec.flows.append(Flow(i - 1, i, "cross stream", 0))
+            rec.memory.append(MemorySample(i * 1e-6, i, 0, i))
+        done.set()
+
+    thread = threading.Thread(target=record)
+    thread.start()
+    while not done.is_set():
+        tl.refresh()
+        assert tl._meta["n_ops"] <= 100
+    thread.join()
+    tl.refresh()
+    assert list(columns(tl)["id"]) == list(range(2900, 3000))
+    assert tl._meta["recordings"][0]["ops_total"] == 3000
+
+
+def test_refresh_reuses_settled_rows_but_follows_changes():
+    rec = chain(6)
+    rec.ops[5].end, rec.ops[5].start = None, None  # still running
+    tl = Timeline(rec, window=4)
+    assert math.isnan(columns(tl)["end"][3])
+    rec.ops[5].start, rec.ops[5].end = 5.5e-3, 7e-3  # it finished; its start was derived
+    rec.ops[4].start = 4.2e-3  # a start derived again (e.g. when the recorder closes)
+    tl.refresh()
+    cols = columns(tl)
+    assert list(cols["end"][2:]) == [5e-3, 7e-3] and list(cols["start"][2:]) == [4.2e-3, 5.5e-3]
+    assert list(cols["flags"]) == [0, 0, 0, 0]
+
+
+def test_only_the_strings_the_window_uses_are_sent():
+    rec = chain(10)
+    for i, op in enumerate(rec.ops):
+        op.name = f"Op{i}"
+    tl = Timeline(rec, window=3)
+    assert sorted(tl._meta["strings"]) == ["", "Op7", "Op8", "Op9"]  # "" = no shape info
+    cols = columns(tl)
+    assert [tl._meta["strings"][i] for i in cols["name"]] == ["Op7", "Op8", "Op9"]
+    for i in range(10, 13):
+        rec.ops.append(Op(i, 0, f"Op{i}", i * 1e-3, i * 1e-3, (i + 1) * 1e-3))
+    tl.refresh()
+    assert sorted(tl._meta["strings"]) == ["", "Op10", "Op11", "Op12"]
+
+
+def test_highlight_takes_a_critical_path():
+    rec = chain(8)
+    path = um.critical_path(rec)
+    tl = Timeline(rec, window=5)
+    tl.highlight(path)  # its .ops, in time order; those in the window become bars
+    assert tl._highlight == [i - 3 for i in path.ops if i >= 3]
+    assert tl._highlight

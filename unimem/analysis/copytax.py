@@ -1,0 +1,186 @@
+"""The copy tax of a placement: what crossing devices would cost, and what it costs here.
+
+For every cross-stream edge of a traced graph (or flow of a recording) three
+figures are kept apart:
+
+* ``nbytes``: the bytes the consumer reads from another stream (data, measured
+  from shapes and dtypes);
+* ``discrete_bytes``: what a discrete-GPU model with explicit copies would send
+  over the bus: the array on a device switch, nothing between two streams of one
+  device; its time at ``bandwidth`` is a **model**, never a measurement;
+* ``platform_bytes``: what this platform moves. Apple and the CPU build: 0 (one
+  copy, streams only synchronise). CUDA: a GPU→CPU edge makes MLX copy the buffer
+  into managed memory and its pages migrate when the CPU touches them; a CPU→GPU
+  edge migrates managed pages on the GPU's first touch. unimem cannot see those
+  migrations by themselves, so CUDA rows say "up to" the array size, labelled as
+  a bound, until :meth:`CopyTax.observe` replaces a row with the pages
+  ``um.residency`` saw move (before and after the consumer ran).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..memory.residency import Residency
+from ..model.graph import CROSS_STREAM, DEVICE_SWITCH, Graph
+from ..model.recording import Recording
+from ..model.text import fmt_bytes, fmt_time, plural, pre_html, text_table
+
+PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
+PLATFORM_BASIS = {
+    "metal": "0 B: one shared copy (Apple unified memory), streams only synchronise",
+    "cpu": "0 B: host memory only (CPU build)",
+    "cuda": "bound, not measured: up to the array's bytes migrate (managed memory, on "
+            "first touch) on a device switch; 0 B between streams of one device",
+}
+
+
+@dataclass(frozen=True)
+class EdgeTax:
+    """One cross-stream edge: producer → consumer, and the bytes each model moves."""
+
+    src: str  # "Exp#3 (cpu)" for graphs, "op 3 (cpu)" for recordings
+    dst: str
+    kind: str  # CROSS_STREAM or DEVICE_SWITCH
+    nbytes: int
+    discrete_bytes: int
+    platform_bytes: int  # a rule (0), a bound (CUDA), or pages the probe saw move
+    observed: bool = False  # True: platform_bytes counts pages that changed place
+    seconds: float | None = None  # measured time of the consumer, when observed
+
+    def bus_seconds(self, bandwidth: float) -> float:
+        """Modelled time to send ``discrete_bytes`` over the bus: not measured."""
+        return self.discrete_bytes / bandwidth
+
+
+@dataclass
+class CopyTax:
+    """Per-edge copy tax of one traced placement or recording."""
+
+    title: str
+    backend: str
+    edges: list[EdgeTax]
+    bandwidth: float = PCIE_BANDWIDTH
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes for e in self.edges)
+
+    @property
+    def discrete_bytes(self) -> int:
+        return sum(e.discrete_bytes for e in self.edges)
+
+    @property
+    def platform_bytes(self) -> int:
+        return sum(e.platform_bytes for e in self.edges)
+
+    @property
+    def bus_seconds(self) -> float:
+        """Modelled bus time of the discrete-GPU model (not measured)."""
+        return self.discrete_bytes / self.bandwidth
+
+    def table(self) -> list[list[str]]:
+        rows = [["producer", "consumer", "kind", "bytes", "discrete GPU", "bus time (model)",
+                 "this platform"]]
+        for e in self.edges:
+            here = fmt_bytes(e.platform_bytes)
+            if e.observed:
+                here += " moved (probed" + (f", {fmt_time(e.seconds)})" if e.seconds else ")")
+            elif self.backend == "cuda" and e.platform_bytes:
+                here = "≤ " + here
+            rows.append([e.src, e.dst, e.kind, fmt_bytes(e.nbytes), fmt_bytes(e.discrete_bytes),
+                         fmt_time(e.bus_seconds(self.bandwidth)), here])
+        return rows
+
+    def lines(self, max_rows: int = 20) -> list[str]:
+        kinds = {k: sum(e.kind == k for e in self.edges) for k in (CROSS_STREAM, DEVICE_SWITCH)}
+        head = (f"Copy tax of {self.title} ({self.backend}): "
+                f"{plural(len(self.edges), 'cross-stream edge')} ({kinds[DEVICE_SWITCH]} device "
+                f"switch, {kinds[CROSS_STREAM]} same device)")
+        out = [head]
+        out.append(f"  bytes crossing streams: {fmt_bytes(self.nbytes)}")
+        out.append(f"  discrete-GPU model: {fmt_bytes(self.discrete_bytes)} over the bus = "
+                   f"{fmt_time(self.bus_seconds)} at {self.bandwidth / 1e9:.0f} GB/s "
+                   "(model, not measured)")
+        out.append(f"  this platform: {PLATFORM_BASIS[self.backend]}")
+        seen = sum(e.observed for e in self.edges)
+        if seen:
+            out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
+        rows = self.table()
+        if len(rows) > 1:
+            out += text_table(rows[: max_rows + 1])
+            if len(rows) - 1 > max_rows:
+                out.append(f"  … {len(rows) - 1 - max_rows} more edges")
+        return out
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        return pre_html(repr(self), "unimem-copytax")
+
+    def observe(self, edge: int, before: Residency, after: Residency,
+                seconds: float | None = None) -> EdgeTax:
+        """Replace edge ``edge``'s platform bytes with what the probe saw move.
+
+        ``before``/``after``: ``um.residency`` of the crossing array before and after
+        the consumer ran (``seconds``: its measured time, if timed). Pages that
+        arrived on the host or left it count; the edge is then marked observed.
+        """
+        if not 0 <= edge < len(self.edges):
+            raise IndexError(f"edge must be in [0, {len(self.edges)}), got {edge}")
+        moved = after.moved_pages(before)
+        e = replace(self.edges[edge], platform_bytes=moved * after.page_size, observed=True,
+                    seconds=seconds)
+        self.edges[edge] = e
+        return e
+
+
+def _platform_bytes(kind: str, nbytes: int, backend: str) -> int:
+    return nbytes if backend == "cuda" and kind == DEVICE_SWITCH else 0
+
+
+def _edge(src: str, dst: str, kind: str, nbytes: int, backend: str) -> EdgeTax:
+    return EdgeTax(src, dst, kind, nbytes, nbytes if kind == DEVICE_SWITCH else 0,
+                   _platform_bytes(kind, nbytes, backend))
+
+
+def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
+             backend: str | None = None) -> CopyTax:
+    """Copy-tax table of a traced graph (``um.trace``) or a recording (``um.profile``).
+
+    ``bandwidth`` (bytes/s) sets the discrete-GPU model's bus; ``backend``
+    ("metal", "cuda", "cpu") defaults to the platform that made the recording
+    or, for a graph, to this one.
+    """
+    if not isinstance(bandwidth, (int, float)) or bandwidth <= 0:
+        raise ValueError(f"bandwidth must be a positive number of bytes/s, got {bandwidth!r}")
+    if isinstance(source, Graph):
+        backend = backend or _here()
+        nodes = source.nodes
+
+        def node(i: int) -> str:
+            return f"{nodes[i].name}#{i} ({nodes[i].lane})"
+
+        # a cross-stream edge always has a producer (inputs count as same stream)
+        edges = [_edge(node(e.src), node(e.dst), e.kind, e.nbytes, backend)
+                 for e in source.cross_stream_edges if e.src is not None]
+    elif isinstance(source, Recording):
+        backend = backend or source.platform.get("backend") or _here()
+        lanes = {lane.id: lane.name for lane in source.lanes}
+        ops = source.ops
+        edges = [_edge(f"op {f.src} ({lanes[ops[f.src].lane]})",
+                       f"op {f.dst} ({lanes[ops[f.dst].lane]})", f.kind, f.nbytes, backend)
+                 for f in source.flows if f.kind in (CROSS_STREAM, DEVICE_SWITCH)]
+    else:
+        raise TypeError("copy_tax needs a Graph (um.trace) or a Recording (um.profile), "
+                        f"got {type(source).__name__}")
+    if backend not in PLATFORM_BASIS:
+        raise ValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, got {backend!r}")
+    return CopyTax(source.title, backend, edges, float(bandwidth))
+
+
+def _here() -> str:
+    from ..devices import platform
+
+    return platform().backend

@@ -1,0 +1,88 @@
+"""What changed between recordings: calls and time per op kind and stream.
+
+Reads Recordings only (never MLX), so loaded traces compare as well as live ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model.recording import Recording
+from ..model.text import fmt_time, text_table
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    kind: str
+    lane: str
+    counts: tuple[int, ...]  # MLX calls per recording
+    times: tuple[float, ...]  # seconds per recording
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Per op kind and stream: calls and total time in each recording."""
+
+    labels: tuple[str, ...]
+    rows: tuple[DiffRow, ...]
+    apportioned: bool  # some segment mixed kinds: its time was split per call
+
+    def row(self, kind: str, lane: str) -> DiffRow:
+        for r in self.rows:
+            if r.kind == kind and r.lane == lane:
+                return r
+        raise KeyError(f"no row for {kind!r} on {lane!r}")
+
+    def __repr__(self) -> str:
+        head = ["kind", "stream"]
+        for label in self.labels:
+            head += [f"{label} calls", f"{label} time"]
+        table = [head] + [
+            [r.kind, r.lane] + [x for c, t in zip(r.counts, r.times) for x in (str(c),
+                                                                                fmt_time(t))]
+            for r in self.rows
+        ]
+        lines = [f"Diff of {' vs '.join(self.labels)} per op kind and stream"]
+        lines += text_table(table)
+        if self.apportioned:
+            lines.append("  note: segments that mixed kinds had their time split evenly "
+                         "per call (derived)")
+        return "\n".join(lines)
+
+
+def _kind_totals(rec: Recording) -> tuple[dict[tuple[str, str], tuple[int, float]], bool]:
+    names = {lane.id: lane.name for lane in rec.lanes}
+    out: dict[tuple[str, str], tuple[int, float]] = {}
+    mixed = False
+    for op in rec.ops:
+        parts = []
+        for part in op.name.split(" + "):
+            kind, _, times = part.partition(" ×")
+            parts.append((kind, int(times) if times.isdigit() else 1))
+        mixed |= len(parts) > 1
+        calls = sum(k for _, k in parts)
+        dur = op.duration or 0.0
+        for kind, k in parts:
+            c, t = out.get((kind, names[op.lane]), (0, 0.0))
+            out[(kind, names[op.lane])] = (c + k, t + dur * k / calls)
+    return out, mixed
+
+
+def diff(*recordings: Recording, labels: tuple[str, ...] | None = None) -> Diff:
+    """Compare recordings (two or more) per op kind and stream: calls and total time."""
+    if len(recordings) < 2:
+        raise ValueError("diff needs at least two recordings, e.g. um.diff(rec_a, rec_b)")
+    if not all(isinstance(r, Recording) for r in recordings):
+        raise TypeError("diff takes Recording objects (from um.profile, um.watch or "
+                        "Recording.load)")
+    if labels is None:
+        labels = tuple("abcdefghijklmnopqrstuvwxyz"[i] for i in range(len(recordings)))
+    if len(labels) != len(recordings):
+        raise ValueError(f"got {len(labels)} labels for {len(recordings)} recordings")
+    totals = [_kind_totals(r) for r in recordings]
+    keys = sorted({k for t, _ in totals for k in t})
+    rows = tuple(DiffRow(kind, lane,
+                         tuple(t.get((kind, lane), (0, 0.0))[0] for t, _ in totals),
+                         tuple(t.get((kind, lane), (0, 0.0))[1] for t, _ in totals))
+                 for kind, lane in keys)
+    return Diff(tuple(labels), rows, any(m for _, m in totals))

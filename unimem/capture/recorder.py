@@ -1,0 +1,468 @@
+"""Turn observed MLX calls into timed ops on a live Recording.
+
+MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
+with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` and
+stamps the moment the op completes: a measured end, late by the waiter's
+wake-up. The waiter never touches the op's own outputs: waiting on an array
+resets its completion event while the user's thread may be reading it for the
+next op (a crash, seen here). It waits on a private marker instead, a
+``stop_gradient`` of the last output on the same stream (no kernel, shares the
+buffer), handed off in the same ``async_eval``. Start times are derived
+afterwards from stream order and dependencies. Modes (the docs say what each distorts):
+
+* ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
+* ``segment`` (the default): calls pile up per stream; all pending segments
+  are handed off when one reaches ``segment_size`` calls, a stream's segment
+  goes first when another stream reads it, all go at the end and (live, for
+  ``watch``) when the oldest has waited ``segment_budget`` seconds. Close to a
+  plain run; coarser bars.
+* ``exclusive``: ``mx.eval`` after every call; start and end both measured, but
+  streams never overlap: each op's own cost, the input to placement models.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable, Sequence
+from time import perf_counter
+from typing import Any
+
+import mlx.core as mx
+
+from ..devices import platform
+from ..model.graph import StreamId, classify
+from ..model.recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
+from ..model.text import fmt_dtype
+from .intercept import OpCall
+from .sampler import sample_now as _sample
+from .streams import name_of
+
+MODES = ("op", "segment", "exclusive")
+_IN_TRANSFORM = "graph transformation"
+
+
+def _nbytes(arrays: Sequence[mx.array]) -> int:
+    return sum(a.nbytes for a in arrays)
+
+
+class _Waiters:
+    """One thread per lane: wait for each handed-off op in order, stamp its end."""
+
+    def __init__(self, recording: Recording, t0: float, sample_memory: bool) -> None:
+        self._recording, self._t0, self._sample = recording, t0, sample_memory
+        self._queues: dict[int, queue.SimpleQueue[tuple[Op, mx.array] | None]] = {}
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, op: Op, marker: mx.array) -> None:
+        q = self._queues.get(op.lane)
+        if q is None:
+            q = self._queues[op.lane] = queue.SimpleQueue()
+            t = threading.Thread(target=self._wait, args=(q,), daemon=True,
+                                 name=f"unimem-waiter-{op.lane}")
+            t.start()
+            self._threads.append(t)
+        q.put((op, marker))
+
+    def _wait(self, q: queue.SimpleQueue[tuple[Op, mx.array] | None]) -> None:
+        while (item := q.get()) is not None:
+            op, marker = item
+            try:
+                mx.eval(marker)
+            except Exception as exc:  # noqa: BLE001 - the main thread sees it too; record it
+                op.detail = f"failed: {exc}"
+            op.end = perf_counter() - self._t0
+            del marker, item
+            if self._sample:
+                self._recording.memory.append(_sample(op.end))
+
+    def close(self) -> None:
+        for q in self._queues.values():
+            q.put(None)
+        for t in self._threads:
+            t.join()
+
+
+class Recorder:
+    """The hook given to the interceptor: builds ops, flows and memory samples."""
+
+    def __init__(self, recording: Recording, mode: str = "segment", *, segment_size: int = 50,
+                 segment_budget: float | None = None, sample_memory: bool = True) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if segment_size < 1:
+            raise ValueError("segment_size must be at least 1")
+        if segment_budget is not None and segment_budget <= 0:
+            raise ValueError("segment_budget must be a positive number of seconds, or None")
+        self.recording, self.mode, self.segment_size = recording, mode, segment_size
+        self.segment_budget = segment_budget
+        self.t0 = perf_counter()
+        self.untimed_calls = 0
+        self._sample = sample_memory
+        self._waiters = _Waiters(recording, self.t0, sample_memory)
+        self._lanes: dict[StreamId | None, Lane] = {}
+        # id(array) -> (weak ref, op id); entries leave when their array dies, so a
+        # long watch keeps these maps as small as the arrays the program holds
+        self._made_by: dict[int, tuple[weakref.ref[mx.array], int]] = {}
+        self._settled: dict[int, weakref.ref[mx.array]] = {}
+        self._traced: dict[int, weakref.ref[mx.array]] = {}  # outputs of skipped calls
+        self._pending: dict[StreamId, list[OpCall]] = {}  # per stream, in call order
+        self._pending_producers: dict[StreamId, set[int]] = {}  # ops those calls read
+        self._pending_out: dict[int, StreamId] = {}  # id(output) -> its pending stream
+        self._last_stream: StreamId | None = None  # the stream of the last pending call,
+        self._last_calls: list[OpCall] = []  # and its pending list
+        self._oldest: float | None = None  # perf_counter of the oldest pending call
+        # called with each op handed off and its outputs (watch feeds a Registry)
+        self.on_op: Callable[[Op, Sequence[mx.array]], None] | None = None
+        # MLX's CUDA build (0.32.4) deadlocks when a GPU op is handed off with
+        # async_eval while the CPU op it reads still waits on an earlier GPU op
+        # (gpu -> cpu -> gpu, one async_eval each: hangs from 3 ops; measured on an
+        # H100). Waiting on the host for such CPU inputs first avoids it, and costs
+        # nothing MLX does not already pay: its CUDA fences for CPU -> GPU edges are
+        # host waits in the evaluating thread (research note, section 1).
+        self._wait_cpu_inputs = platform().backend == "cuda"
+
+    def now(self) -> float:
+        return perf_counter() - self.t0
+
+    # -- bookkeeping ---------------------------------------------------------
+    def lane_for(self, sid: StreamId | None) -> Lane:
+        lane = self._lanes.get(sid)
+        if lane is None:
+            lane_id = len(self._lanes)
+            if sid is None:
+                lane = Lane(lane_id, UNTRACKED_LANE, "?", -1)
+            else:
+                lane = Lane(lane_id, name_of(sid), sid.device, sid.index)
+            self._lanes[sid] = lane
+            self.recording.lanes.append(lane)
+        return lane
+
+    @property
+    def tracked_arrays(self) -> int:
+        """Arrays the recorder still maps to their producers (for leak checks)."""
+        return len(self._made_by) + len(self._settled) + len(self._traced)
+
+    def settle(self, arrays: Sequence[mx.array]) -> None:
+        """Mark arrays as already computed (function inputs): not untracked work."""
+        for a in arrays:
+            self._settled[id(a)] = _weak(a, self._settled)
+
+    def _producer(self, a: mx.array) -> int | None:
+        entry = self._made_by.get(id(a))
+        if entry is not None and entry[0]() is a:
+            return entry[1]
+        return None
+
+    def _is_settled(self, a: mx.array) -> bool:
+        ref = self._settled.get(id(a))
+        return ref is not None and ref() is a
+
+    def _new_op(self, lane: Lane, name: str, submit: float, producers: set[int],
+                outputs: Sequence[mx.array], count: int = 1) -> Op:
+        rec = self.recording
+        op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
+                shapes=tuple(tuple(a.shape) for a in outputs),
+                dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
+                nbytes=_nbytes(outputs), count=count)
+        for src in op.inputs:
+            src_lane = rec.lanes[rec.ops[src].lane]
+            if src_lane.id != lane.id:
+                kind = ("untracked" if UNTRACKED_LANE in (src_lane.name, lane.name) else
+                        classify(StreamId(src_lane.device, src_lane.stream_index),
+                                 StreamId(lane.device, lane.stream_index)))
+                rec.flows.append(Flow(src, op.id, kind, rec.ops[src].nbytes))
+        rec.ops.append(op)
+        for a in outputs:
+            self._made_by[id(a)] = (_weak(a, self._made_by), op.id)
+        return op
+
+    def _inputs_of(self, calls: Sequence[OpCall]) -> tuple[set[int], list[mx.array]]:
+        producers: set[int] = set()
+        unknown: list[mx.array] = []
+        made_here = {id(o) for c in calls for o in c.outputs}
+        for c in calls:
+            for a in c.inputs:
+                if id(a) in made_here:
+                    continue
+                src = self._producer(a)
+                if src is not None:
+                    producers.add(src)
+                elif not self._is_settled(a) and all(a is not u for u in unknown):
+                    unknown.append(a)
+        return producers, unknown
+
+    # -- the hook ------------------------------------------------------------
+    def __call__(self, call: OpCall) -> None:
+        if self.mode != "segment":
+            self._run([call])
+            return
+        pending_out, made_by, stream = self._pending_out, self._made_by, call.stream
+        producers: set[int] = set()
+        unknown: list[mx.array] = []
+        for a in call.inputs:  # resolved now, once, rather than again at hand-off
+            key = id(a)
+            src = pending_out.get(key)
+            if src is not None:
+                if src is stream or src == stream:
+                    continue  # made earlier in this segment
+                self._flush_stream(src)  # a producer pending on another stream goes first
+            entry = made_by.get(key)
+            if entry is not None and entry[0]() is a:
+                producers.add(entry[1])
+            elif self._is_traced(a):
+                self._skip(call)
+                return
+            elif not self._is_settled(a) and all(a is not u for u in unknown):
+                unknown.append(a)
+        if unknown:
+            src_op = self.untracked(unknown)
+            if src_op is None:  # the inputs are grad/vmap/compile tracers: remember them,
+                for u in unknown:  # so the next call reading them skips without a try
+                    self._traced[id(u)] = _weak(u, self._traced)
+                self._skip(call)
+                return
+            producers.add(src_op)
+        if producers:
+            self._pending_producers.setdefault(stream, set()).update(producers)
+        if stream is self._last_stream:  # the common case: skip hashing the stream id
+            calls = self._last_calls
+        else:
+            calls = self._pending.setdefault(stream, [])
+            self._last_stream, self._last_calls = stream, calls
+        calls.append(call)
+        for o in call.outputs:
+            pending_out[id(o)] = stream
+        if len(calls) >= self.segment_size:  # a full segment takes every pending one along,
+            self.flush()  # so a lone call on a quiet stream is not held back to the end
+        elif self.segment_budget is not None:
+            now = perf_counter()
+            if self._oldest is None:
+                self._oldest = now
+            elif now - self._oldest > self.segment_budget:
+                self.flush()
+
+    def _is_traced(self, a: mx.array) -> bool:
+        ref = self._traced.get(id(a))
+        return ref is not None and ref() is a
+
+    def _skip(self, call: OpCall) -> None:
+        """A call on tracers (inside grad/vmap/compile): nothing to time, note its outputs."""
+        self.untimed_calls += 1
+        for o in call.outputs:
+            self._traced[id(o)] = _weak(o, self._traced)
+
+    def _flush_stream(self, stream: StreamId) -> None:
+        if stream == self._last_stream:
+            self._last_stream = None
+        calls = self._pending.pop(stream, None)
+        producers = self._pending_producers.pop(stream, set())
+        if not calls:
+            return
+        for c in calls:
+            for o in c.outputs:
+                self._pending_out.pop(id(o), None)
+        if not self._pending:
+            self._oldest = None
+        self._run(calls, producers)
+
+    def flush(self) -> None:
+        """Hand every pending segment to MLX, in call order (a no-op outside segment)."""
+        while self._pending:
+            self._flush_stream(next(iter(self._pending)))
+        self._oldest = None
+
+    def _run(self, calls: list[OpCall], producers: set[int] | None = None) -> None:
+        """Hand ``calls`` (one stream's, in order) to MLX as one op; empties ``calls``.
+
+        ``producers``: the ops the calls read from, when already resolved (segments)."""
+        unknown: list[mx.array] = []
+        if producers is None:
+            producers, unknown = self._inputs_of(calls)
+        if unknown:
+            src = self.untracked(unknown)
+            if src is None:
+                self.untimed_calls += len(calls)
+                calls.clear()
+                return
+            producers.add(src)
+        lane = self.lane_for(calls[0].stream)
+        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        outputs = [o for c in calls for o in c.outputs]
+        read_here = {id(a) for c in calls for a in c.inputs}
+        sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
+        submit = self.now()
+        # shapes, dtypes and bytes describe what leaves the op: its sinks
+        op = self._new_op(lane, name, submit, producers, sinks, count=count)
+        made_by = self._made_by
+        for a in outputs:  # the intermediates too, so later readers find this op
+            if id(a) in read_here:
+                made_by[id(a)] = (_weak(a, made_by), op.id)
+        refs = [weakref.ref(o) for o in outputs] if self.on_op is not None else []
+        # Drop every reference to the intermediates before MLX runs them: an array
+        # only unimem holds could not donate its buffer (120 MiB instead of 4 MiB
+        # for a 30-op chain on 4 MiB, research note section 3).
+        host_waits = self._cpu_inputs_in_flight(calls, producers, lane)
+        calls.clear()
+        del outputs
+        if host_waits:
+            _unobserved(mx.eval)(*host_waits)
+            del host_waits
+        marker = self._hand_off(sinks, handle)
+        if marker is None:  # tracers inside grad/vmap/compile: nothing ran, nothing to time
+            self._retract(op)
+            self.untimed_calls += count
+            return
+        if self.mode == "exclusive":
+            mx.eval(sinks)
+            op.start, op.end, op.start_measured = submit, self.now(), True
+            if self._sample:
+                self.recording.memory.append(_sample(op.end))
+        else:
+            op.dispatched = self.now()
+            if self._sample:
+                self.recording.memory.append(_sample(op.dispatched))
+            self._waiters.submit(op, marker)
+        if self.on_op is not None:
+            self.on_op(op, [arr for r in refs if (arr := r()) is not None])
+
+    def _cpu_inputs_in_flight(self, calls: Sequence[OpCall], producers: set[int],
+                              lane: Lane) -> list[mx.array]:
+        """A GPU op's inputs made by CPU ops not yet seen to end (CUDA only: see __init__)."""
+        if not self._wait_cpu_inputs or lane.device != "gpu":
+            return []
+        rec = self.recording
+        flying = {p for p in producers
+                  if rec.ops[p].end is None and rec.lanes[rec.ops[p].lane].device == "cpu"}
+        if not flying:
+            return []
+        return [a for c in calls for a in c.inputs if self._producer(a) in flying]
+
+    def _retract(self, op: Op) -> None:
+        """Undo ``_new_op`` for an op MLX refused (the last op and its flows)."""
+        rec = self.recording
+        assert rec.ops[-1] is op
+        rec.ops.pop()
+        while rec.flows and rec.flows[-1].dst == op.id:
+            rec.flows.pop()
+        for key in [k for k, (_, i) in self._made_by.items() if i == op.id]:
+            del self._made_by[key]
+
+    def _hand_off(self, arrays: list[mx.array], stream: mx.Stream | None) -> mx.array | None:
+        """async_eval the arrays plus a marker for the waiter to wait on.
+
+        None when the arrays are tracers inside grad/vmap/compile.
+        """
+        marker: mx.array = _unobserved(mx.stop_gradient)(arrays[-1], stream=stream)
+        try:
+            _unobserved(mx.async_eval)(*arrays, marker)
+        except ValueError as exc:
+            if _IN_TRANSFORM in str(exc):
+                return None
+            raise
+        return marker
+
+    def untracked(self, arrays: list[mx.array]) -> int | None:
+        """Time arrays made where unimem cannot see (C++ transforms, bound names)."""
+        submit = self.now()
+        marker = self._hand_off(arrays, None)  # stream unknown: the marker uses the default
+        if marker is None:
+            return None
+        lane = self.lane_for(None)
+        op = self._new_op(lane, f"untracked ×{len(arrays)}", submit, set(), arrays,
+                          count=len(arrays))
+        op.detail = "arrays made outside the calls unimem observes"
+        self.settle(arrays)
+        if self.mode == "exclusive":
+            mx.eval(arrays)
+            op.start, op.end, op.start_measured = submit, self.now(), True
+        else:
+            self._waiters.submit(op, marker)
+        return op.id
+
+    def finish(self, outputs: Sequence[mx.array]) -> None:
+        """Flush, account for outputs made unseen, wait for every waiter."""
+        try:
+            self.flush()
+            _, unknown = self._inputs_of([OpCall("return", StreamId("cpu", -1),
+                                                 tuple(outputs), ())])
+            if unknown:
+                self.untracked(unknown)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._last_stream = None
+        self._pending.clear()
+        self._pending_producers.clear()
+        self._pending_out.clear()
+        self._oldest = None
+        self._waiters.close()
+        derive_starts(self.recording)
+
+
+def _unobserved(fn: Any) -> Any:
+    """The MLX function itself, not the interceptor's wrapper: the recorder's own
+    work (hand-off markers, flushes outside the hook) must not be recorded."""
+    return getattr(fn, "__wrapped__", fn)
+
+
+def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
+    """A weak reference that removes ``table[id(a)]`` when ``a`` dies."""
+    key = id(a)
+
+    def forget(ref: weakref.ref[mx.array]) -> None:
+        entry = table.get(key)
+        if entry is ref or (isinstance(entry, tuple) and entry[0] is ref):
+            table.pop(key, None)
+
+    return weakref.ref(a, forget)
+
+
+def _segment_name(calls: Sequence[OpCall]) -> str:
+    if len(calls) == 1:
+        return calls[0].name
+    counts = Counter(c.name for c in calls)
+    return " + ".join(f"{n} ×{k}" for n, k in counts.items())
+
+
+def tighten_ends(rec: Recording) -> None:
+    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
+    after the ops that needed it (its readers, the next op on its lane), so each
+    end is lowered to the earliest of those, when one was stamped earlier."""
+    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
+    prev_on_lane: dict[int, int] = {}
+    before: dict[int, int | None] = {}
+    for op in rec.ops:
+        before[op.id] = prev_on_lane.get(op.lane)
+        prev_on_lane[op.lane] = op.id
+    for op in reversed(rec.ops):  # readers come after their producers
+        end = op.end
+        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
+            end = op.end = bound[op.id]
+        if end is None:
+            continue
+        waited = [*op.inputs, before[op.id]]
+        for src in waited:
+            if src is not None and end < bound.get(src, float("inf")):
+                bound[src] = end
+
+
+def derive_starts(rec: Recording) -> None:
+    """start = latest of hand-off, previous end on the lane, producers' ends
+    (after :func:`tighten_ends`)."""
+    tighten_ends(rec)
+    last_end: dict[int, float] = {}
+    for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
+        if op.start_measured:
+            if op.end is not None:
+                last_end[op.lane] = op.end
+            continue
+        bounds = [op.submit, last_end.get(op.lane, op.submit)]
+        bounds += [e for src in op.inputs if (e := rec.ops[src].end) is not None]
+        op.start = max(bounds)
+        if op.end is not None:
+            op.start = min(op.start, op.end)
+            last_end[op.lane] = op.end

@@ -1,0 +1,105 @@
+"""Several placements of one call, measured side by side in one session."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .capture.call import bind
+from .capture.streams import StreamLike
+from .model.recording import Recording, Timing
+from .model.text import fmt_placement, fmt_time, html_table, text_table
+from .profiler import profile_call
+from .views.timeline import Timeline
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    recording: Recording
+
+    @property
+    def timing(self) -> Timing:
+        """Plain-run statistics: every row comes from ``profile_call``, which times."""
+        assert self.recording.timing is not None
+        return self.recording.timing
+
+    @property
+    def median(self) -> float:
+        return self.timing.median
+
+
+@dataclass
+class Comparison:
+    """Plain-run statistics per placement, each with its measured timeline."""
+
+    title: str
+    rows: list[Row]
+
+    def _row(self, label: str) -> Row:
+        for row in self.rows:
+            if row.label == label:
+                return row
+        raise KeyError(f"no placement {label!r}; placements: {[r.label for r in self.rows]}")
+
+    def __getitem__(self, label: str) -> Recording:
+        return self._row(label).recording
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.label for r in self.rows]
+
+    def speedup(self, label: str) -> float:
+        """How many times faster than the first placement (>1 is faster)."""
+        return self.rows[0].median / self._row(label).median
+
+    @property
+    def fastest(self) -> str:
+        return min(self.rows, key=lambda r: r.median).label
+
+    def timeline(self, window: int = 20_000) -> Timeline:
+        """Every placement's recorded run, stacked on one shared time scale."""
+        return Timeline(*(r.recording for r in self.rows), window=window, labels=self.labels)
+
+    def _table(self) -> list[list[str]]:
+        out = []
+        for row in self.rows:
+            t = row.timing
+            out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median),
+                        fmt_time(t.iqr), f"{self.speedup(row.label):.2f}×"])
+        return out
+
+    _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
+
+    def __repr__(self) -> str:
+        runs = len(self.rows[0].timing.samples)
+        lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
+        lines += text_table([self._HEAD, *self._table()])
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return (f"<div class='unimem-comparison'><b>Comparison of {html.escape(self.title)}"
+                f"</b>{html_table([self._HEAD, *self._table()])}</div>")
+
+
+def compare(
+    fun: Callable[..., Any],
+    *args: Any,
+    placements: Mapping[str, Mapping[str, StreamLike]],
+    repeat: int = 20,
+    warmup: int = 2,
+    mode: str = "segment",
+    **kwargs: Any,
+) -> Comparison:
+    """Measure ``fun`` under each named placement; speedups are against the first."""
+    if not placements:
+        raise ValueError("placements is empty: give at least one, e.g. "
+                         "{'all cpu': dict(d1='cpu', d2='cpu')}")
+    calls = {label: bind(fun, args, kwargs, p) for label, p in placements.items()}
+    for call in calls.values():
+        call.placement.resolve()  # every placement valid before any measuring starts
+    rows = [Row(label, profile_call(call, repeat=repeat, warmup=warmup, mode=mode, trace=False))
+            for label, call in calls.items()]
+    return Comparison(next(iter(calls.values())).title, rows)

@@ -1,0 +1,168 @@
+"""um.explore: place a function's ops with dropdowns, run, and compare what happened.
+
+One control per stream parameter (only the streams that exist here), a Run
+button, and a re-run whenever a control changes; below them the timeline of the
+latest run and a table of every placement tried so far (the comparison table of
+``um.compare``, speedups against the first). Each run is ``profile_call`` on the
+bound call: the widget only re-places the same call, it never guesses anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from .capture.call import Call, bind
+from .capture.streams import StreamLike, gpu_available, parse_name
+from .comparison import Comparison, Row
+from .model.recording import Recording
+from .model.text import fmt_placement, plural
+from .profiler import profile_call
+from .views.timeline import Timeline
+
+
+def stream_choices(current: str | None = None) -> list[str]:
+    """The streams a person can pick here: the CPU, a second CPU stream, the GPU if any."""
+    choices = ["cpu", "cpu:1"] + (["gpu"] if gpu_available() else [])
+    if current is not None and current not in choices:
+        choices.append(current)  # e.g. "cpu:2", given by the caller and already valid
+    return choices
+
+
+class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
+
+    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = "segment",
+                 window: int = 20_000) -> None:
+        self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
+        self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
+        self.latest: Recording | None = None
+        self._quiet = False  # set while run() moves the dropdowns itself
+        recording = self._measure(call)  # fails here, loudly, on bad input
+        self.controls = {
+            param: w.Dropdown(options=stream_choices(name), value=name, description=param,
+                              layout=w.Layout(width="170px"))
+            for param, name in call.placement.names.items()
+        }
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+        self.button = w.Button(description="Run", icon="play", tooltip="measure this placement")
+        self.button.on_click(lambda _: self._run_safely())
+        self.status = w.HTML()
+        self.table = w.HTML()
+        self.timeline = Timeline(recording, window=window)
+        self._record(recording)
+        super().__init__(children=[w.HBox([*self.controls.values(), self.button]),
+                                   self.status, self.timeline, self.table])
+        self.add_class("unimem-explore")
+
+    # -- running ----------------------------------------------------------
+    def run(self, **placement: StreamLike) -> Recording:
+        """Measure under ``placement`` (unnamed parameters keep their current stream).
+
+        The dropdowns follow, without triggering a second run. Errors propagate.
+        """
+        try:
+            call = self.call.with_placement(placement)  # ValueError for unknown parameters
+            self.status.value = html.escape(f"running {call.placement.label} …")
+            self.button.disabled = True  # reaches the browser while the kernel measures
+            recording = self._measure(call)
+        except Exception as exc:
+            self.status.value = (f"<span class='unimem-error' style='color:#b00'>"
+                                 f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
+                                 "</span>")
+            raise
+        finally:
+            self.button.disabled = False
+        names = call.placement.names
+        self._quiet = True
+        try:
+            for param, name in names.items():
+                control = self.controls[param]
+                if name not in control.options:
+                    control.options = [*control.options, name]
+                control.value = name
+        finally:
+            self._quiet = False
+        self.call = call
+        self.timeline.show(recording)
+        self._record(recording)
+        return recording
+
+    def _measure(self, call: Call) -> Recording:
+        return profile_call(call, repeat=self.repeat, warmup=self.warmup, mode=self.mode,
+                            trace=False)
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self._run_safely()
+
+    def _run_safely(self) -> None:
+        """From a control: the error shows in the status line, not raised in a callback."""
+        placement = {p: c.value for p, c in self.controls.items()}
+        with contextlib.suppress(Exception):  # run() has written it into the status line
+            self.run(**placement)
+
+    def _record(self, recording: Recording) -> None:
+        key = tuple(recording.placement.items())
+        self.results[key] = recording  # a placement tried again replaces its row, in place
+        self.latest = recording
+        self.table.value = f"<div class='unimem-results'>{self.comparison._repr_html_()}</div>"
+        t = recording.timing
+        assert t is not None
+        self.status.value = html.escape(
+            f"latest: {_placement_text(recording)}: {t.describe()}"
+            + (f"; instrumented run {recording.overhead:.2f}× the plain median"
+               if recording.overhead is not None else ""))
+
+    # -- views ------------------------------------------------------------
+    @property
+    def comparison(self) -> Comparison:
+        """Every placement tried so far, in the order first tried."""
+        rows = [Row(f"#{i + 1}", rec) for i, rec in enumerate(self.results.values())]
+        return Comparison(self.call.title, rows)
+
+    def __repr__(self) -> str:
+        params = ", ".join(self.controls) or "none"
+        choices = ", ".join(stream_choices())
+        tried = " | ".join(_placement_text(r) for r in self.results.values())
+        latest = _placement_text(self.latest) if self.latest is not None else "none"
+        return (f"Explore {self.call.title}: stream parameters {params} (choices: {choices}); "
+                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n"
+                f"  {self.timeline!r}")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data["text/plain"] = repr(self)  # full text, not ipywidgets' 110-char cut
+        return data
+
+
+def _placement_text(rec: Recording) -> str:
+    return fmt_placement(rec.placement) or "(no stream parameters)"
+
+
+def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
+            mode: str = "segment", window: int = 20_000, **kwargs: Any) -> Explore:
+    """An interactive widget to place ``fun``'s ops on streams and compare the runs.
+
+    Stream parameters are found as in ``um.profile`` (arguments given as MLX
+    devices or streams, or as names "cpu", "gpu", "cpu:1"). The first run happens
+    now, so bad input raises here; later runs come from the controls or
+    :meth:`Explore.run`.
+    """
+    call = bind(fun, args, kwargs)
+    for param, name in call.placement.names.items():
+        try:
+            parse_name(name)
+        except ValueError:
+            raise ValueError(
+                f"explore shows each stream parameter as a choice of named streams, but "
+                f"{param!r} is an unnamed stream ({name}): pass mx.cpu, mx.gpu or a name "
+                "such as 'cpu:1' instead") from None
+    return Explore(call, repeat=repeat, warmup=warmup, mode=mode, window=window)
+

@@ -1,0 +1,218 @@
+"""The traced graph: every primitive MLX records, its stream, and the edges.
+
+Edges are classified the way ``eval_impl`` (``mlx/transforms.cpp``) decides
+them: a consumer whose input comes from another stream needs a fence, flagged as
+a device switch when the two streams are on different devices. ``eval`` also adds
+a Synchronizer on the stream of the first output; outputs made on other streams
+are fenced to it, so the graph carries that node too, marked ``synthetic``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .text import fmt_placement, plural
+
+SAME_STREAM = "same stream"
+CROSS_STREAM = "cross stream"  # a fence between two streams of one device
+DEVICE_SWITCH = "device switch"  # a fence between devices (CPU <-> GPU)
+
+
+@dataclass(frozen=True, order=True)
+class StreamId:
+    """How MLX itself identifies a stream: device type and global stream index."""
+
+    device: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"Stream({self.device}, {self.index})"
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """One array of the graph: a function input, a constant or a primitive's output."""
+
+    id: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    nbytes: int
+    role: str  # "input", "constant", "intermediate" or "output"
+    producer: int | None = None  # index of the producing node
+
+
+@dataclass(frozen=True)
+class Node:
+    """One primitive, on the stream MLX recorded for it."""
+
+    index: int
+    name: str
+    stream: StreamId
+    lane: str
+    inputs: tuple[int, ...]  # array ids
+    outputs: tuple[int, ...]
+    arguments: tuple[Any, ...] = ()
+    synthetic: bool = False  # True only for eval's Synchronizer
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An array flowing from its producer (None for inputs/constants) to a consumer."""
+
+    src: int | None
+    dst: int
+    array: int
+    nbytes: int
+    kind: str  # SAME_STREAM, CROSS_STREAM or DEVICE_SWITCH; inputs count as SAME_STREAM
+
+
+def classify(producer: StreamId, consumer: StreamId) -> str:
+    if producer == consumer:
+        return SAME_STREAM
+    return DEVICE_SWITCH if producer.device != consumer.device else CROSS_STREAM
+
+
+@dataclass
+class Graph:
+    """A function's primitives as MLX would evaluate them, before anything runs."""
+
+    title: str
+    placement: dict[str, str]
+    nodes: list[Node]
+    arrays: dict[int, ArrayInfo]
+    outputs: tuple[int, ...]
+    mlx_version: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def primitives(self) -> list[Node]:
+        return [n for n in self.nodes if not n.synthetic]
+
+    @property
+    def edges(self) -> list[Edge]:
+        out = []
+        for node in self.nodes:
+            for aid in node.inputs:
+                arr = self.arrays[aid]
+                if arr.producer is None:
+                    kind = SAME_STREAM
+                else:
+                    kind = classify(self.nodes[arr.producer].stream, node.stream)
+                out.append(Edge(arr.producer, node.index, aid, arr.nbytes, kind))
+        return out
+
+    @property
+    def cross_stream_edges(self) -> list[Edge]:
+        return [e for e in self.edges if e.kind != SAME_STREAM]
+
+    @property
+    def fences(self) -> dict[int, tuple[StreamId, bool]]:
+        """Per fenced array: its producer's stream and whether any wait switches device.
+
+        This is ``needs_fence`` in ``eval_impl``: one fence per producer array, its
+        device-switch flag OR-ed over all consumers on other streams.
+        """
+        out: dict[int, tuple[StreamId, bool]] = {}
+        for e in self.cross_stream_edges:
+            assert e.src is not None
+            stream = self.nodes[e.src].stream
+            switch = e.kind == DEVICE_SWITCH or out.get(e.array, (stream, False))[1]
+            out[e.array] = (stream, switch)
+        return out
+
+    def streams(self) -> dict[str, StreamId]:
+        """Lane name -> stream, in order of first use."""
+        out: dict[str, StreamId] = {}
+        for n in self.primitives:
+            out.setdefault(n.lane, n.stream)
+        return out
+
+    def count(self, name: str | None = None, lane: str | None = None) -> int:
+        """How many primitives match a name and/or lane, e.g. ``count("Exp", "cpu")``."""
+        return sum(
+            1
+            for n in self.primitives
+            if (name is None or n.name == name) and (lane is None or n.lane == lane)
+        )
+
+    def by_lane(self) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = {}
+        for n in self.primitives:
+            out.setdefault(n.lane, Counter())[n.name] += 1
+        return out
+
+    def on_default_stream(self, streams: Iterable[StreamId]) -> list[Node]:
+        """Primitives on none of the given streams (e.g. made by ``*`` with no stream=)."""
+        chosen = set(streams)
+        return [n for n in self.primitives if n.stream not in chosen]
+
+    def bytes_crossing(self) -> dict[str, int]:
+        """Bytes carried by edges of each kind (an input counted once per consumer)."""
+        out: Counter[str] = Counter()
+        for e in self.edges:
+            out[e.kind] += e.nbytes
+        return dict(out)
+
+    # -- views -----------------------------------------------------------------
+    def _summary_lines(self) -> list[str]:
+        lines = [f"Graph of {self.title} ({plural(len(self.primitives), 'primitive')})"]
+        placement = fmt_placement(self.placement) or "(no stream parameters)"
+        lines.append(f"  placement: {placement}")
+        for lane, counts in self.by_lane().items():
+            stream = self.streams()[lane]
+            ops = ", ".join(f"{name} ×{k}" for name, k in counts.most_common())
+            lines.append(f"  {lane:<8} {stream}: {ops}")
+        cross = self.cross_stream_edges
+        kinds = Counter(e.kind for e in cross)
+        if cross:
+            detail = ", ".join(f"{k} {kind}" for kind, k in sorted(kinds.items()))
+            lines.append(f"  cross-stream edges: {len(cross)} ({detail})")
+        else:
+            lines.append("  cross-stream edges: none")
+        lines += [f"  note: {n}" for n in self.notes]
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self._summary_lines())
+
+    def _repr_html_(self) -> str:
+        body = "<br>".join(html.escape(line).replace("  ", "&nbsp;&nbsp;") for line in
+                           self._summary_lines())
+        return f"<div class='unimem-graph' style='font-family:monospace'>{body}</div>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "placement": self.placement,
+            "mlx_version": self.mlx_version,
+            "notes": list(self.notes),
+            "outputs": list(self.outputs),
+            "arrays": [asdict(a) for a in self.arrays.values()],
+            "nodes": [
+                {**asdict(n), "stream": [n.stream.device, n.stream.index],
+                 "arguments": [repr(a) for a in n.arguments]}
+                for n in self.nodes
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Graph:
+        arrays = {
+            a["id"]: ArrayInfo(**{**a, "shape": tuple(a["shape"])}) for a in d["arrays"]
+        }
+        nodes = [
+            Node(
+                index=n["index"], name=n["name"], stream=StreamId(*n["stream"]), lane=n["lane"],
+                inputs=tuple(n["inputs"]), outputs=tuple(n["outputs"]),
+                arguments=tuple(n["arguments"]), synthetic=n["synthetic"],
+            )
+            for n in d["nodes"]
+        ]
+        return cls(d["title"], dict(d["placement"]), nodes, arrays, tuple(d["outputs"]),
+                   d.get("mlx_version", ""), list(d.get("notes", [])))
+

@@ -1,0 +1,251 @@
+"""The Recording: one plain, widget-free object that every view reads.
+
+Capture and measurement write it; the timeline and memory widgets, the Chrome
+trace and the text summary only read it. It can be saved, loaded, compared and
+rendered without MLX. What was measured and what was derived is data: each op
+says whether its start and end were observed, and the recording names its method.
+
+Times are seconds since the recording's origin (``perf_counter`` at its start).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .graph import Graph
+
+# fmt_bytes stays importable from here, next to fmt_time: the project's documented home
+from .text import fmt_bytes, fmt_placement, fmt_time, pre_html  # noqa: F401
+
+UNTRACKED_LANE = "untracked"
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One stream: a row of the timeline."""
+
+    id: int
+    name: str  # "gpu", "cpu:1", or UNTRACKED_LANE
+    device: str  # "cpu", "gpu", or "?" for work whose stream unimem cannot see
+    stream_index: int  # MLX's global stream index (-1 when unknown)
+
+    @property
+    def label(self) -> str:
+        if self.stream_index < 0:
+            return self.name
+        return f"{self.name} · Stream({self.device}, {self.stream_index})"
+
+
+@dataclass(slots=True)
+class Op:
+    """One bar: an MLX call (or a run of calls) handed to a stream and observed.
+
+    ``end`` is measured: when a waiter saw the outputs complete (an upper bound,
+    late by the waiter's wake-up). ``start`` is derived unless ``start_measured``:
+    the latest of the hand-off, the previous op's end on the lane and the end of
+    every producer it waited for. ``end is None`` means still running.
+    """
+
+    id: int
+    lane: int
+    name: str
+    submit: float
+    start: float | None = None
+    end: float | None = None
+    dispatched: float | None = None  # when async_eval returned on the host
+    inputs: tuple[int, ...] = ()  # ids of producing ops
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[str, ...] = ()
+    nbytes: int = 0
+    count: int = 1  # MLX calls covered by this bar
+    start_measured: bool = False
+    detail: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A cross-stream dependency: ``dst`` waited for ``src`` (a fence in MLX)."""
+
+    src: int
+    dst: int
+    kind: str  # "cross stream" or "device switch" (see _graph)
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """MLX's allocator counters: global, not per stream or device (research §4)."""
+
+    t: float
+    active: int
+    cache: int
+    peak: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall times of plain runs (call + ``mx.eval``), after warm-up."""
+
+    samples: tuple[float, ...]
+    warmup: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def q1(self) -> float:
+        return _quantiles(self.samples)[0]
+
+    @property
+    def q3(self) -> float:
+        return _quantiles(self.samples)[2]
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    def describe(self) -> str:
+        return (
+            f"median {fmt_time(self.median)} (IQR {fmt_time(self.iqr)}, "
+            f"min {fmt_time(self.min)}, {len(self.samples)} runs)"
+        )
+
+
+def _quantiles(xs: tuple[float, ...]) -> list[float]:
+    if len(xs) == 1:
+        return [xs[0]] * 3
+    return statistics.quantiles(xs, n=4, method="inclusive")
+
+
+@dataclass
+class Recording:
+    """A measured (or loaded) run: lanes, ops, flows, memory, and how it was made."""
+
+    title: str
+    placement: dict[str, str]
+    mode: str  # "op", "segment", "exclusive" or "watch"
+    method: str  # how times were obtained, in words
+    lanes: list[Lane] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    memory: list[MemorySample] = field(default_factory=list)
+    timing: Timing | None = None  # plain runs, when the recording came from profile()
+    wall: float | None = None  # wall time of the instrumented run
+    graph: Graph | None = None
+    platform: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    # -- derived figures -----------------------------------------------------
+    @property
+    def makespan(self) -> float | None:
+        """From the first hand-off to the last observed completion."""
+        ends = [op.end for op in self.ops if op.end is not None]
+        if not ends:
+            return None
+        return max(ends) - min(op.submit for op in self.ops)
+
+    @property
+    def overhead(self) -> float | None:
+        """Instrumented wall time over the plain median: the cost of looking."""
+        if self.timing is None or self.wall is None:
+            return None
+        return self.wall / self.timing.median
+
+    @property
+    def makespan_gap(self) -> float | None:
+        """Makespan over the plain median: 1.0 means the timeline spans a plain run."""
+        if self.timing is None or self.makespan is None:
+            return None
+        return self.makespan / self.timing.median
+
+    def provenance(self) -> str:
+        """Which op times were measured and which derived, counted from the ops."""
+        ends = sum(op.end is not None for op in self.ops)
+        measured = sum(op.start_measured for op in self.ops)
+        derived = sum(op.start is not None and not op.start_measured for op in self.ops)
+        parts = [f"ends measured for {ends} of {len(self.ops)} ops"]
+        if measured:
+            parts.append(f"starts measured for {measured}")
+        if derived:
+            parts.append(f"starts derived for {derived}")
+        if ends < len(self.ops):
+            parts.append(f"{len(self.ops) - ends} without an end (in flight or never run)")
+        return ", ".join(parts)
+
+    def lane(self, name: str) -> Lane:
+        for lane in self.lanes:
+            if lane.name == name:
+                return lane
+        raise KeyError(f"no lane {name!r}; lanes: {[x.name for x in self.lanes]}")
+
+    def ops_on(self, name: str) -> list[Op]:
+        lane_id = self.lane(name).id
+        return [op for op in self.ops if op.lane == lane_id]
+
+    def calls_by_lane(self) -> dict[str, Counter[str]]:
+        """MLX calls per lane and name (segments counted by the calls they cover)."""
+        names = {lane.id: lane.name for lane in self.lanes}
+        out: dict[str, Counter[str]] = {lane.name: Counter() for lane in self.lanes}
+        for op in self.ops:
+            for part in op.name.split(" + "):
+                name, _, k = part.partition(" ×")
+                out[names[op.lane]][name] += int(k) if k else 1
+        return out
+
+    # -- views ---------------------------------------------------------------
+    def summary_lines(self) -> list[str]:
+        placement = fmt_placement(self.placement)
+        head = f"Recording of {self.title}" + (f" ({placement})" if placement else "")
+        lines = [head, f"  method: {self.method}"]
+        for lane, counts in self.calls_by_lane().items():
+            label = next(x.label for x in self.lanes if x.name == lane)
+            calls = ", ".join(f"{n} ×{k}" for n, k in counts.most_common(4))
+            more = len(counts) - 4
+            lines.append(f"  {label}: {calls}" + (f", {more} more kinds" if more > 0 else ""))
+        kinds = Counter(f.kind for f in self.flows)
+        waits = ", ".join(f"{k} {kind}" for kind, k in sorted(kinds.items())) or "none"
+        lines.append(f"  cross-stream dependencies: {waits}")
+        lines.append(f"  times: {self.provenance()}")
+        if self.timing is not None:
+            lines.append(f"  plain runs: {self.timing.describe()}")
+        if self.wall is not None and self.overhead is not None:
+            lines.append(f"  instrumented run: {fmt_time(self.wall)} = "
+                         f"{self.overhead:.2f}× the plain median")
+        if self.makespan is not None:
+            gap = f" = {self.makespan_gap:.2f}× the plain median" if self.makespan_gap else ""
+            lines.append(f"  timeline makespan: {fmt_time(self.makespan)}{gap}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self.summary_lines())
+
+    def _repr_html_(self) -> str:
+        return pre_html(repr(self), "unimem-recording")
+
+    def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
+        """Chrome Trace Event JSON (opens in Perfetto); written to ``path`` if given."""
+        from .chrome import to_chrome_trace
+
+        return to_chrome_trace(self, path)
+
+    @classmethod
+    def load(cls, path_or_trace: str | dict[str, Any]) -> Recording:
+        """A recording from a Chrome trace written by :meth:`to_chrome_trace`."""
+        from .chrome import from_chrome_trace
+
+        return from_chrome_trace(path_or_trace)

@@ -1,0 +1,156 @@
+"""Measure a call: plain timing statistics, then one instrumented run.
+
+The plain runs are what a user's program costs (call + ``mx.eval``, after
+warm-up). The instrumented run is the same call with every op observed and
+timed (see ``_recorder``); its wall time over the plain median is reported as
+the cost of looking, next to the timeline it produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from time import perf_counter
+from typing import Any
+
+import mlx.core as mx
+
+from .capture.call import Call, bind
+from .capture.intercept import observe
+from .capture.recorder import Recorder
+from .capture.streams import StreamLike
+from .capture.trace import capture
+from .devices import platform
+from .model.recording import Recording, Timing
+
+METHODS = {
+    "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "
+          "starts derived from stream order and dependencies",
+    "segment": "measured: one async_eval per segment (up to {size} calls on one stream, cut "
+               "where another stream reads it), a waiter per stream stamps "
+               "each segment's end; starts derived from stream order and dependencies",
+    "exclusive": "measured: mx.eval after every MLX call (serialised, streams never "
+                 "overlap); start and end both measured",
+}
+
+DISTORTIONS = {
+    "op": "each call is its own hand-off to MLX (on a GPU, its own command buffer) and "
+          "cannot donate its input buffer",
+    "segment": "each segment is one hand-off to MLX (on a GPU, a command buffer ends "
+               "there); bars cover whole segments",
+    "exclusive": "no overlap between streams; each op pays a full synchronisation",
+}
+
+
+def time_plain(call: Call, repeat: int, warmup: int) -> Timing:
+    """Wall time of ``repeat`` plain runs, each timed as a user's own loop would be.
+
+    A timed run is ``mx.eval(fun(*args))`` and nothing else: arguments and
+    streams are bound once, before the loop, and each run's outputs are freed
+    inside the timed statement, as in the user's loop. (Outputs kept alive would
+    make every later run write to fresh pages, and freeing them outside the
+    clock would hide the cost of freeing.)
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more, got {warmup}")
+    fun, (args, kwargs) = call.fun, call.bound()
+    for _ in range(warmup):  # warm-up runs also check that the function returns arrays
+        mx.eval(call.outputs_of(fun(*args, **kwargs)))
+    samples = []
+    for i in range(repeat):
+        t = perf_counter()
+        if i == 0 and warmup == 0:  # no warm-up: the first timed run checks
+            mx.eval(call.outputs_of(fun(*args, **kwargs)))
+        else:
+            mx.eval(fun(*args, **kwargs))
+        samples.append(perf_counter() - t)
+    return Timing(tuple(samples), warmup)
+
+
+def drain(call: Call) -> None:
+    """Wait for everything queued on the call's streams and the default streams."""
+    streams = list(call.placement.resolve().values()) + [mx.default_stream(mx.cpu)]
+    if mx.is_available(mx.gpu):
+        streams.append(mx.default_stream(mx.gpu))
+    for s in streams:
+        mx.synchronize(s)
+
+
+def new_recording(call: Call, mode: str, segment_size: int = 50) -> Recording:
+    p = platform()
+    return Recording(
+        title=call.title,
+        placement=call.placement.names,
+        mode=mode,
+        method=METHODS[mode].format(size=segment_size),
+        platform={"summary": p.summary, "backend": p.backend, "mlx": p.mlx_version},
+    )
+
+
+def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 50) -> Recording:
+    """One run of ``call`` with every MLX op call observed and timed."""
+    recording = new_recording(call, mode, segment_size)
+    recorder = Recorder(recording, mode, segment_size=segment_size)
+    inputs = call.inputs
+    mx.eval(inputs)
+    recorder.settle(inputs)
+    mx.reset_peak_memory()
+    t0 = perf_counter()
+    outputs = None
+    try:
+        with observe(recorder):
+            outputs = call.run()
+            recorder.finish(outputs)
+        mx.eval(outputs)
+    finally:
+        if outputs is None:  # the function raised: stop the waiters, drain MLX
+            recorder.close()
+            drain(call)
+    recording.wall = perf_counter() - t0
+    if recorder.untimed_calls:
+        recording.notes.append(
+            f"{recorder.untimed_calls} calls ran inside mx.grad/vmap/compile and were not "
+            "timed on their own; their work is in the 'untracked' lane"
+        )
+    recording.notes.append(f"distortion: {DISTORTIONS[mode]}")
+    return recording
+
+
+def profile(
+    fun: Callable[..., Any],
+    *args: Any,
+    repeat: int = 20,
+    warmup: int = 2,
+    mode: str = "segment",
+    segment_size: int = 50,
+    placement: Mapping[str, StreamLike] | None = None,
+    trace: bool = True,
+    **kwargs: Any,
+) -> Recording:
+    """Time ``fun(*args, **kwargs)`` and record one measured timeline of it.
+
+    Stream parameters are the arguments given as MLX devices or streams, or as
+    names ("cpu", "gpu", "cpu:1"); ``placement`` sets them by name instead. The
+    result holds plain-run statistics (median, IQR, min over ``repeat`` runs
+    after ``warmup``), the instrumented run's timeline and its overhead, and,
+    with ``trace``, the graph MLX records for the call.
+    """
+    call = bind(fun, args, kwargs, placement)
+    return profile_call(call, repeat=repeat, warmup=warmup, mode=mode,
+                        segment_size=segment_size, trace=trace)
+
+
+def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = "segment",
+                 segment_size: int = 50, trace: bool = True) -> Recording:
+    if mode not in METHODS:
+        raise ValueError(f"mode must be one of {tuple(METHODS)}, got {mode!r}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    call.placement.resolve()  # fail early and clearly (e.g. a GPU that is absent)
+    timing = time_plain(call, repeat, warmup)
+    recording = instrumented_run(call, mode, segment_size=segment_size)
+    recording.timing = timing
+    if trace:
+        recording.graph = capture(call)
+    return recording

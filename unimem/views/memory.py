@@ -1,0 +1,253 @@
+"""MemoryView: allocator counters over time, the registry, a residency strip per array.
+
+One-way data flow: the view reads a Recording's memory samples and snapshots of
+a Registry (which owns every MLX call, including the residency probe); it sends
+plain payloads to ``widgets/memory.js``. ``refresh()`` rebuilds them and is cheap
+enough for ``um.watch`` to call live. Counters travel as float64 bytes and page
+strips as uint8 fractions per bucket (traitlets.Bytes), so long runs and big
+arrays stay small on the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+
+from ..memory.registry import ALLOCATED, EVALUATED, Entry, Registry
+from ..memory.residency import NOT_ON_HOST, NOT_PROBED, Residency, residencies
+from ..model.recording import MemorySample, Recording
+from ..model.text import fmt_bytes, fmt_shape, fmt_time
+from .assets import asset
+
+COUNTERS = {
+    "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
+              "when an op is scheduled, released when its last reference drops",
+    "cache": "freed buffers MLX keeps for reuse instead of returning them to the "
+             "system: held by the process, used by no array",
+    "peak": "the highest active value since mx.reset_peak_memory(); the allocator's "
+            "view, not the process footprint the OS reports (MLX issue #3896)",
+}
+# Page classes drawn in a strip; each bucket carries the fraction of its pages in each.
+CLASSES = ("host", "not on host", "error", "shared", "not probed")
+STRIP_BUCKETS = 512
+MAX_POINTS = 2000
+
+
+def columns(samples: list[MemorySample]) -> np.ndarray:
+    """(4, n) float64 rows: t, active, cache, peak."""
+    if not samples:
+        return np.zeros((4, 0))
+    return np.array([(s.t, s.active, s.cache, s.peak) for s in samples], dtype=np.float64).T
+
+
+def downsample(data: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
+    """At most ``max_points`` columns of ``columns()`` output.
+
+    Each column is one interval: its start time and the *maximum* of each counter
+    in it, so a spike is never averaged away.
+    """
+    n = data.shape[1]
+    if n <= max_points:
+        return data
+    starts = np.linspace(0, n, max_points, endpoint=False).astype(np.int64)
+    out = np.maximum.reduceat(data, starts, axis=1)
+    out[0] = data[0, starts]
+    return out
+
+
+def page_classes(res: Residency) -> np.ndarray:
+    """One class index (into CLASSES) per page."""
+    pages = res.pages
+    if res.backend == "metal":
+        return np.full(len(pages), CLASSES.index("shared"), dtype=np.int64)
+    cls = np.full(len(pages), CLASSES.index("error"), dtype=np.int64)
+    cls[pages >= 0] = CLASSES.index("host")
+    cls[pages == NOT_ON_HOST] = CLASSES.index("not on host")
+    cls[pages == NOT_PROBED] = CLASSES.index("not probed")
+    return cls
+
+
+def strip(res: Residency, buckets: int = STRIP_BUCKETS) -> np.ndarray:
+    """(k, len(CLASSES)) uint8: per bucket of consecutive pages, the share of each class.
+
+    k = min(pages, buckets); the browser scales buckets to the strip's pixel width.
+    """
+    cls = page_classes(res)
+    n = len(cls)
+    if n == 0:
+        return np.zeros((0, len(CLASSES)), dtype=np.uint8)
+    k, c = min(n, buckets), len(CLASSES)
+    bucket = (np.arange(n, dtype=np.int64) * k) // n  # page i falls in bucket i*k//n
+    counts = np.bincount(bucket * c + cls, minlength=k * c).reshape(k, c)
+    sizes = np.bincount(bucket, minlength=k)[:, None]
+    return np.rint(255 * counts / sizes).astype(np.uint8)
+
+
+class MemoryView(anywidget.AnyWidget):
+    """Active, cache and peak memory over time, the registry, and per-array residency.
+
+    ``probe`` (default: on, except on CUDA, where taking an array's address moves a
+    GPU output into managed memory) controls the residency strips. ``max_rows``
+    keeps live refreshes cheap: only the most recent entries are shown and probed.
+    ``highlight_op`` highlights the arrays that op produced or read (made by one of
+    its input ops); link it from Python, where the rows are worked out:
+    ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
+    """
+
+    _esm = asset("memory.js")
+    counters = traitlets.Bytes(b"").tag(sync=True)  # float64, 4 rows: t, active, cache, peak
+    n_samples = traitlets.Int(0).tag(sync=True)
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    strips = traitlets.Bytes(b"").tag(sync=True)  # uint8 (bucket, class), rows index into it
+    classes = traitlets.List(traitlets.Unicode(), list(CLASSES)).tag(sync=True)
+    explain = traitlets.Dict(COUNTERS).tag(sync=True)
+    backend = traitlets.Unicode("").tag(sync=True)
+    highlight_op = traitlets.Int(-1).tag(sync=True)
+    highlight_rows = traitlets.List(traitlets.Int()).tag(sync=True)
+
+    def __init__(self, recording: Recording | None = None, registry: Registry | None = None,
+                 *, probe: bool | None = None, max_rows: int = 200, **kwargs: Any) -> None:
+        if recording is not None and not isinstance(recording, Recording):
+            raise TypeError(f"recording must be a unimem Recording, got "
+                            f"{type(recording).__name__}")
+        if registry is not None and not isinstance(registry, Registry):
+            raise TypeError(f"registry must be a unimem Registry (um.track(...)), got "
+                            f"{type(registry).__name__}")
+        if not isinstance(max_rows, int) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive int, got {max_rows!r}")
+        super().__init__(**kwargs)
+        from ..devices import platform
+
+        self.recording, self.registry, self.max_rows = recording, registry, max_rows
+        self._hidden = 0
+        self._converted = np.zeros((4, 0))
+        self.backend = platform().backend
+        self.probe = self.backend != "cuda" if probe is None else bool(probe)
+        self._entries: list[Entry] = []
+        self._residency: dict[str, Residency] = {}
+        self.observe(self._on_highlight, names="highlight_op")
+        self.refresh()
+
+    # -- data --------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the recording's samples and the registry; re-probe live arrays."""
+        samples = list(self.recording.memory) if self.recording is not None else []
+        self._samples = samples
+        data = downsample(self._columns(samples))
+        entries = self.registry.entries(self.recording) if self.registry is not None else []
+        self._hidden = max(0, len(entries) - self.max_rows)
+        self._entries = entries[self._hidden:]
+        self._residency = self._probe_all()
+        rows, parts, offset = [], [], 0
+        for e in self._entries:
+            res = self._residency.get(e.name)
+            part = strip(res) if res is not None else np.zeros((0, len(CLASSES)), np.uint8)
+            parts.append(part)
+            rows.append(self._row(e, res, offset, len(part), self.probe))
+            offset += len(part)
+        with self.hold_sync():
+            self.counters = data.tobytes()
+            self.n_samples = int(data.shape[1])
+            self.rows = rows
+            self.strips = np.concatenate(parts).tobytes() if parts else b""
+            self.highlight_rows = self._highlighted(self.highlight_op)
+
+    def _columns(self, samples: list[MemorySample]) -> np.ndarray:
+        """Samples as columns, converting only those added since the last refresh."""
+        done = self._converted.shape[1]
+        if len(samples) < done:  # the recording was replaced or cleared
+            done, self._converted = 0, np.zeros((4, 0))
+        if len(samples) > done:
+            self._converted = np.concatenate([self._converted, columns(samples[done:])], axis=1)
+        return self._converted
+
+    def _probe_all(self) -> dict[str, Residency]:
+        """Probe live arrays that are done, never waiting for one still in flight.
+
+        An op output whose end the recording has not seen is skipped: taking its
+        address would wait for it (from watch's thread, on an array the main thread
+        is using). Arrays tracked by hand have no producer and are probed.
+        """
+        if not self.probe or self.registry is None:
+            return {}
+        named = []
+        for e in self._entries:
+            if e.alive and (e.state == EVALUATED or (e.state == ALLOCATED and e.producer is None)):
+                arr = self.registry.get(e.name)
+                if arr is not None:
+                    named.append((e.name, arr))
+        return {r.name: r for r in residencies(named)}  # one kernel call for all
+
+    @staticmethod
+    def _row(e: Entry, res: Residency | None, offset: int, buckets: int,
+             probe: bool) -> dict[str, Any]:
+        return {
+            "name": e.name, "shape": fmt_shape(e.shape), "dtype": e.dtype,
+            "bytes": fmt_bytes(e.nbytes),
+            "buffer": fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
+            "stream": e.stream, "state": e.state, "alive": e.alive,
+            "producer": -1 if e.producer is None else e.producer,
+            "pages": len(res.pages) if res is not None else 0,
+            "offset": offset, "buckets": buckets,
+            "residency": _residency_text(res, e if probe else None),
+        }
+
+    def _on_highlight(self, change: dict[str, Any]) -> None:
+        self.highlight_rows = self._highlighted(change["new"])
+
+    def _highlighted(self, op_id: int) -> list[int]:
+        """Rows of arrays op ``op_id`` produced, or read (made by one of its input ops)."""
+        if op_id < 0:
+            return []
+        touched = {op_id}
+        rec = self.recording
+        if rec is not None and op_id < len(rec.ops):
+            touched.update(rec.ops[op_id].inputs)
+        return [i for i, e in enumerate(self._entries) if e.producer in touched]
+
+    # -- text ------------------------------------------------------------------------
+    def lines(self) -> list[str]:
+        samples = self._samples
+        span = fmt_time(samples[-1].t - samples[0].t) if len(samples) > 1 else fmt_time(0.0)
+        alive = sum(e.alive for e in self._entries)
+        shown = f"{len(self._entries)} arrays ({alive} alive)"
+        if self._hidden:
+            shown += f", {self._hidden} older entries not shown (max_rows={self.max_rows})"
+        out = [(f"MemoryView ({self.backend}): {len(samples)} memory samples over {span}, "
+                f"{shown}")]
+        for key, words in COUNTERS.items():
+            if samples:
+                last, top = getattr(samples[-1], key), max(getattr(s, key) for s in samples)
+                figs = f"last {fmt_bytes(last)}, max {fmt_bytes(top)}"
+            else:
+                figs = "no samples"
+            out.append(f"  {key:<6} {figs}: {words}")
+        if self.registry is not None:
+            rows = self.registry.lines(self.recording)[1:]
+            out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
+        for name, res in self._residency.items():
+            out.append(f"  residency {name}: {_residency_text(res)}")
+        if not self.probe:
+            out.append("  residency: not probed (on CUDA, probing moves GPU outputs into "
+                       "managed memory; pass probe=True to accept that)")
+        return out
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _residency_text(res: Residency | None, entry: Entry | None = None) -> str:
+    """One line for a row; ``entry`` says why a probed view skipped an array."""
+    if res is None:
+        if entry is None or not entry.alive:
+            return "not probed"
+        return f"not probed: {entry.state}" + (" (in flight)" if entry.producer is not None
+                                               and entry.state == ALLOCATED else "")
+    if res.backend == "metal":
+        return f"{len(res.pages)} pages, one shared copy (unified memory)"
+    if not res.probed:
+        return f"not probed: {res.message}"
+    return f"{100 * res.on_host:.1f}% of {len(res.pages)} pages on host"

@@ -1,0 +1,298 @@
+"""Watch arbitrary MLX code live: ``with um.watch() as w: <training loop>``.
+
+The block's MLX calls are recorded as they happen (segments handed to MLX as
+they fill, an end stamped by a waiter per stream, in-flight ops with ``end``
+None), memory is sampled on a timer, and the widgets are redrawn at most
+``ui_hz`` times a second from a timer thread, never per op. The Recording
+keeps every op; only the on-screen window is bounded. Ctrl-C stops cleanly:
+pending work is handed off and drained, the recording is kept, the interrupt
+re-raised. Nothing here holds the program's arrays: the recorder's maps shed
+entries as arrays die, so a long loop costs only its recorded events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import mlx.core as mx
+
+from .capture.intercept import Interceptor
+from .capture.recorder import MODES, Recorder
+from .capture.sampler import MemorySampler
+from .model.recording import Op, Recording
+from .model.text import fmt_time, plural
+from .views.memory import MemoryView
+from .views.timeline import Timeline
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
+
+LIVE_MODES = ("segment", "op")
+METHOD = ("measured live: one async_eval per {unit}, a waiter per stream stamps each end "
+          "(None while in flight); starts derived from stream order and dependencies")
+# where user code makes MLX compute: pending segments must be handed off first,
+# or MLX runs them inside the user's eval and the waiter stamps them late
+_EVAL_POINTS: tuple[tuple[Any, str], ...] = (
+    (mx, "eval"), (mx, "async_eval"), (mx, "synchronize"), (mx.array, "item"),
+    (mx.array, "tolist"),
+)
+
+
+class _LiveStarts:
+    """Derive starts as ends arrive: settled ops once, in-flight ones each refresh."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self._done = 0  # ops[:_done] have ends and final starts
+        self._last_end: dict[int, float] = {}
+
+    @property
+    def settled(self) -> int:
+        """How many ops, from the first, have an end and their final start."""
+        return self._done
+
+    def update(self) -> None:
+        ops = self.recording.ops
+        n = len(ops)
+        while self._done < n and ops[self._done].end is not None:
+            self._place(ops[self._done], self._last_end, settle=True)
+            self._done += 1
+        provisional = dict(self._last_end)
+        for i in range(self._done, n):
+            self._place(ops[i], provisional, settle=False)
+
+    def _place(self, op: Op, last_end: dict[int, float], settle: bool) -> None:
+        end = op.end
+        bounds = [op.submit, last_end.get(op.lane, op.submit)]
+        bounds += [e for src in op.inputs if (e := self.recording.ops[src].end) is not None]
+        start = max(bounds)
+        op.start = start if end is None else min(start, end)
+        if end is not None:
+            last_end[op.lane] = end
+        elif not settle:
+            last_end[op.lane] = start  # later ops on the lane queue behind this one
+
+
+class Watch:
+    """A live recording of a ``with`` block, its widgets and (optionally) a registry."""
+
+    def __init__(self, *, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+                 memory: bool = True, display: bool = True, registry: Any = None,
+                 title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
+                 memory_hz: float = 50.0) -> None:
+        if mode not in LIVE_MODES:
+            hint = (" (exclusive serialises every op; use um.profile for it)"
+                    if mode in MODES else "")
+            raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive int (ops on screen), got {window!r}")
+        if not 0 < ui_hz <= 60:
+            raise ValueError(f"ui_hz must be in (0, 60] redraws per second, got {ui_hz}")
+        if registry is not None and not callable(getattr(registry, "observe", None)):
+            raise TypeError("registry must be a unimem Registry (um.track()), got "
+                            f"{type(registry).__name__}")
+        unit = (f"segment (up to {segment_size} calls on one stream; cut where another "
+                f"stream reads it, after {fmt_time(segment_budget)}, and at every eval)"
+                if mode == "segment" else "MLX call")
+        self.recording = Recording(title, {}, "watch", METHOD.format(unit=unit))
+        self.mode, self.window, self.ui_hz = mode, window, ui_hz
+        self.memory, self.display, self.registry = memory, display, registry
+        self.state = "ready"  # ready -> watching -> stopped | interrupted | failed
+        self._segments = (segment_size, segment_budget)
+        self._recorder = self._new_recorder()  # replaced at __enter__: times start there
+        self._memory_hz = memory_hz
+        self._interceptor: Interceptor | None = None
+        self._sampler: MemorySampler | None = None
+        self._saved: list[tuple[Any, str, Any]] = []
+        self._live = _LiveStarts(self.recording)
+        self._timeline: Timeline | None = None
+        self._memory_view: MemoryView | None = None
+        self._stop_ui = threading.Event()
+        self._ui_thread: threading.Thread | None = None
+        self._t_enter = 0.0
+
+    def _new_recorder(self) -> Recorder:
+        size, budget = self._segments
+        return Recorder(self.recording, self.mode, segment_size=size, segment_budget=budget,
+                        sample_memory=False)
+
+    # -- widgets (made on first use: the data side needs none) -------------------
+    @property
+    def timeline(self) -> Timeline:
+        """The live Timeline: the last ``window`` ops, redrawn at most ``ui_hz``/s."""
+        if self._timeline is None:
+            self._live.update()
+            self._timeline = Timeline(self.recording, window=self.window)
+            self._ensure_ui()
+        return self._timeline
+
+    @property
+    def memory_view(self) -> MemoryView | None:
+        """The live MemoryView (None when ``memory=False``)."""
+        if self._memory_view is None and self.memory:
+            self._memory_view = MemoryView(self.recording, self.registry)
+            self._ensure_ui()
+        return self._memory_view
+
+    def refresh(self) -> None:
+        """Bring starts and the widgets up to date (the UI timer calls this)."""
+        self._live.update()
+        for view in (self._timeline, self._memory_view):
+            if view is not None:
+                view.refresh()
+
+    # -- the block -----------------------------------------------------------------
+    def __enter__(self) -> Self:
+        if self.state != "ready":
+            raise RuntimeError("a Watch runs once; start another with um.watch()")
+        self._recorder = self._new_recorder()
+        self._interceptor = Interceptor(self._recorder)
+        self._interceptor.__enter__()  # raises if a profile/watch is already observing
+        if self.registry is not None:
+            self._recorder.on_op = self._observe
+        self._patch_eval_points()
+        if self.memory:
+            self._sampler = MemorySampler(self.recording, self._recorder.t0,
+                                          self._memory_hz).start()
+        if self.display and _in_notebook():
+            self._show()
+        self.state = "watching"
+        self._t_enter = perf_counter()
+        self._ensure_ui()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop recording; never swallows: Ctrl-C and errors reach the caller."""
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        try:
+            self._stop_ui.set()
+            if self._ui_thread is not None:
+                self._ui_thread.join()
+            try:
+                self._recorder.flush()  # hand off what is pending so it is timed, not lost
+            finally:
+                self._restore_eval_points()
+                if self._interceptor is not None:
+                    self._interceptor.__exit__(None, None, None)
+                self._recorder.close()  # waits for every handed-off op: MLX drained
+                if self._sampler is not None:
+                    self._sampler.stop()
+        finally:
+            self.recording.wall = perf_counter() - self._t_enter
+            self._finish_notes(interrupted, exc_type)
+            self.state = ("interrupted" if interrupted else
+                          "failed" if exc_type is not None else "stopped")
+            self.refresh()
+
+    def _finish_notes(self, interrupted: bool, exc_type: type[BaseException] | None) -> None:
+        rec = self.recording
+        never = [op for op in rec.ops if op.end is None]
+        for op in never:
+            op.detail = "never handed to MLX (the block stopped first)"
+        if interrupted:
+            rec.notes.append("interrupted: recorded ops kept, handed-off work drained")
+        elif exc_type is not None:
+            rec.notes.append(f"the block raised {exc_type.__name__}; recorded ops kept")
+        if never:
+            rec.notes.append(f"{len(never)} ops were never handed to MLX and have no end")
+        if self._recorder.untimed_calls:
+            rec.notes.append(f"{self._recorder.untimed_calls} calls ran inside "
+                             "mx.grad/vmap/compile and were not timed on their own")
+
+    # -- helpers -------------------------------------------------------------------
+    def _observe(self, op: Op, outputs: Sequence[mx.array]) -> None:
+        self.registry.observe(op.id, outputs)
+
+    def _patch_eval_points(self) -> None:
+        owner, flush = threading.get_ident(), self._recorder.flush
+        for target, attr in _EVAL_POINTS:
+            original = getattr(target, attr)
+            self._saved.append((target, attr, original))
+            setattr(target, attr, _flushing(original, flush, owner))
+
+    def _restore_eval_points(self) -> None:
+        for target, attr, original in reversed(self._saved):
+            setattr(target, attr, original)
+        self._saved.clear()
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        views = [v for v in (self.timeline, self.memory_view) if v is not None]
+        display(*views)  # type: ignore[no-untyped-call]  # IPython ships no type hints
+
+    def _ensure_ui(self) -> None:
+        """Start the redraw timer once there is a view to redraw and a block running."""
+        has_view = self._timeline is not None or self._memory_view is not None
+        if has_view and self.state == "watching" and self._ui_thread is None:
+            self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
+                                               name="unimem-watch-ui")
+            self._ui_thread.start()
+
+    def _ui_loop(self) -> None:
+        period, seen = 1.0 / self.ui_hz, (-1, -1)
+        while not self._stop_ui.wait(period):
+            rec = self.recording
+            now = (len(rec.ops), len(rec.memory))
+            if now == seen and self._live.settled == now[0]:
+                continue
+            seen = now
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 - a failing view must not stop the loop
+                rec.notes.append(f"live view stopped updating: {type(exc).__name__}: {exc}")
+                return
+
+    def __repr__(self) -> str:
+        rec = self.recording
+        calls = sum(op.count for op in rec.ops)
+        flight = sum(op.end is None for op in rec.ops)
+        head = (f"Watch ({self.state}, {self.mode} mode): {calls} MLX calls on "
+                f"{plural(len(rec.lanes), 'lane')}"
+                + (f", {flight} in flight" if self.state == "watching" else ""))
+        return head + "\n" + repr(rec)
+
+
+def _flushing(original: Callable[..., Any], flush: Callable[[], None],
+              owner: int) -> Callable[..., Any]:
+    """``original`` that first hands the watch's pending segments to MLX."""
+
+    def flushed(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == owner:
+            flush()
+        return original(*args, **kwargs)
+
+    flushed.__wrapped__ = original  # type: ignore[attr-defined]
+    flushed.__doc__ = getattr(original, "__doc__", None)
+    return flushed
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def watch(*, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+          memory: bool = True, display: bool = True, registry: Any = None,
+          title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
+          memory_hz: float = 50.0) -> Watch:
+    """Record every MLX call of a ``with`` block live, e.g. a training loop.
+
+    ``w.recording`` keeps every op (mode "watch"); ``w.timeline`` shows the last
+    ``window`` of them, redrawn at most ``ui_hz`` times a second; ``memory``
+    samples MLX's allocator ``memory_hz`` times a second; ``registry`` (from
+    ``um.track()``) is told which arrays each op made. ``display`` shows the
+    widgets when run in a notebook. Ctrl-C keeps what was recorded.
+    """
+    return Watch(mode=mode, window=window, ui_hz=ui_hz, memory=memory, display=display,
+                 registry=registry, title=title, segment_size=segment_size,
+                 segment_budget=segment_budget, memory_hz=memory_hz)
