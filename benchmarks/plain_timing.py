@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+from itertools import product
 from collections.abc import Callable
 from time import perf_counter
 
@@ -30,9 +31,10 @@ def double(x: mx.array, d: mx.Stream) -> mx.array:
     return mx.multiply(x, 2, stream=d)
 
 
-def raw_median(fun: Callable[..., mx.array], x: mx.array, repeat: int, warmup: int) -> float:
+def raw_median(fun: Callable[..., mx.array], x: mx.array, device: str, repeat: int,
+               warmup: int) -> float:
     """The user's own loop: call, ``mx.eval``, nothing kept."""
-    stream = mx.default_stream(mx.cpu)
+    stream = mx.default_stream(mx.gpu if device == "gpu" else mx.cpu)
     for _ in range(warmup):
         mx.eval(fun(x, stream))
     samples = []
@@ -53,26 +55,28 @@ def main() -> None:
     mx.eval(list(inputs.values()))
     print(f"{um.platform().summary}; {args.rounds} rounds of {args.repeat} plain runs each, "
           "interleaved; the collector is off")
-    print(f"  {'workload':<22} {'um.profile':>11} {'raw loop':>11} {'ratio':>7} "
+    print(f"  {'workload':<28} {'um.profile':>11} {'raw loop':>11} {'ratio':>7} "
           f"{'active memory after - before':>30}")
-    for label, x in inputs.items():
+    devices = ["cpu", "gpu"] if mx.is_available(mx.gpu) else ["cpu"]
+    for (size, x), device in product(inputs.items(), devices):
+        label = f"{size} on {device}"
         ours, raw, grown = [], [], 0
         gc.disable()
         try:
             for i in range(args.rounds):
                 if i % 2:
-                    raw.append(raw_median(double, x, args.repeat, 2))
+                    raw.append(raw_median(double, x, device, args.repeat, 2))
                 before = mx.get_active_memory()
-                rec = um.profile(double, x, d="cpu", repeat=args.repeat, warmup=2, trace=False)
+                rec = um.profile(double, x, d=device, repeat=args.repeat, warmup=2, trace=False)
                 grown = max(grown, mx.get_active_memory() - before)
                 assert rec.timing is not None
                 ours.append(rec.timing.median)
                 if i % 2 == 0:
-                    raw.append(raw_median(double, x, args.repeat, 2))
+                    raw.append(raw_median(double, x, device, args.repeat, 2))
         finally:
             gc.enable()
         o, r = statistics.median(ours), statistics.median(raw)
-        print(f"  {label:<22} {fmt_time(o):>11} {fmt_time(r):>11} {o / r:>6.2f}× "
+        print(f"  {label:<28} {fmt_time(o):>11} {fmt_time(r):>11} {o / r:>6.2f}× "
               f"{grown / 2**20:>26.1f} MiB")
 
 
