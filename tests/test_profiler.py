@@ -176,8 +176,10 @@ def test_timing_holds_no_outputs(mode, trace):
     Outputs kept alive by a reference cycle would make every timed run write to fresh
     pages (and MLX's active memory grow by the output size times ``repeat``).
     """
-    x = mx.ones((1024, 1024))  # 4 MiB
+    x = mx.ones((1024, 1024), stream=mx.cpu)  # 4 MiB
     mx.eval(x)
+    # Once, untimed: a first run may move x (on CUDA, into managed memory) and warm caches.
+    um.profile(_double, x, d="cpu", repeat=1, warmup=0, mode=mode, trace=trace)
     gc.disable()
     try:
         before = mx.get_active_memory()
