@@ -25,9 +25,22 @@ from .devices import about, platform
 from .errors import ExportFormatError, GPUUnavailableError, NoArraysError, UnimemError
 from .explorer import Explore, explore
 from .memory.registry import Registry, track
-from .memory.residency import Residency, residency
+from .memory.residency import residency
 from .memory.zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
-from .model import Edge, Flow, Graph, Lane, MemorySample, Node, Op, Recording, StreamId, Timing
+from .model import (
+    Edge,
+    Flow,
+    Graph,
+    Lane,
+    MemorySample,
+    Node,
+    Op,
+    Recording,
+    RegistrySnapshot,
+    Residency,
+    StreamId,
+    Timing,
+)
 from .profiler import profile
 from .views.memory import MemoryView
 from .views.timeline import Timeline
@@ -54,6 +67,7 @@ __all__ = [
     "Placement",
     "Recording",
     "Registry",
+    "RegistrySnapshot",
     "Residency",
     "StreamId",
     "Timeline",

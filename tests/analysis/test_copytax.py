@@ -84,7 +84,7 @@ def test_bad_input():
 def _probe(codes: list[int]):
     import numpy as np
 
-    from unimem.memory.residency import Residency
+    from unimem.model.memory import Residency
 
     return Residency((len(codes) * 1024,), "float32", len(codes) * 4096, 4096,
                      np.array(codes, dtype=np.int32), "cuda", True, 1e-4)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..memory.residency import Residency
 from ..model.graph import CROSS_STREAM, DEVICE_SWITCH, Graph
+from ..model.memory import Residency
 from ..model.recording import Recording
 from ..model.text import fmt_bytes, fmt_time, plural, pre_html, text_table
 
