@@ -15,12 +15,13 @@
     um.MemoryView(p, reg)                          # counters, registry, page strips
 """
 
-from .analysis.copytax import CopyTax, copy_tax
+from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .capture.streams import Placement
 from .capture.trace import trace
 from .comparison import Comparison, compare
+from .copytax import copy_tax
 from .devices import about, platform
 from .errors import ExportFormatError, GPUUnavailableError, NoArraysError, UnimemError
 from .explorer import Explore, explore
