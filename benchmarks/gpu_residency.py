@@ -31,7 +31,7 @@ import mlx.core as mx
 import numpy as np
 
 import unimem as um
-from unimem.memory.residency import NOT_ON_HOST
+from unimem.model.memory import NOT_ON_HOST
 from unimem.model.text import fmt_bytes, fmt_time
 
 

@@ -170,9 +170,9 @@ def test_views_refresh_on_a_timer_never_per_op():
         def refresh(self):
             self.refreshes += 1
 
-    view = CountingView()
-    w = um.watch(display=False, memory=False, ui_hz=20)
-    w._timeline = view  # stands in for the Timeline widget (A's), same refresh() contract
+    view = CountingView()  # any object with refresh() is a view a Watch can redraw
+    w = um.Watch(display=False, memory=False, ui_hz=20, views={"counting": lambda w: view})
+    assert w.view("counting") is view  # made on first use
     a = mx.ones((64,))
     t0 = time.perf_counter()
     with w:
@@ -185,6 +185,19 @@ def test_views_refresh_on_a_timer_never_per_op():
     assert ops >= 60
     assert 1 <= view.refreshes <= elapsed * 20 + 2  # at most ui_hz a second, plus the last
     assert view.refreshes < ops
+
+
+def test_watch_makes_the_views_it_is_given_on_first_use():
+    bare = um.Watch(display=False, memory=True)  # um.watch gives the default views
+    assert bare.memory_view is None
+    with pytest.raises(KeyError, match="no view 'timeline'"):
+        bare.view("timeline")
+    w = um.watch(display=False, registry=um.track())
+    assert w._views == {}  # nothing drawn until asked
+    view = w.memory_view
+    assert isinstance(view, um.MemoryView) and w.memory_view is view
+    assert view.backend == um.platform().backend  # a live recording is made here
+    assert um.watch(display=False, memory=False).memory_view is None
 
 
 def test_live_timeline_draws_in_flight_ops_open_and_keeps_every_op():

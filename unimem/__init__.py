@@ -15,19 +15,33 @@
     um.MemoryView(p, reg)                          # counters, registry, page strips
 """
 
-from .analysis.copytax import CopyTax, copy_tax
+from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .capture.streams import Placement
 from .capture.trace import trace
 from .comparison import Comparison, compare
+from .copytax import copy_tax
 from .devices import about, platform
 from .errors import ExportFormatError, GPUUnavailableError, NoArraysError, UnimemError
 from .explorer import Explore, explore
 from .memory.registry import Registry, track
-from .memory.residency import Residency, residency
+from .memory.residency import residency
 from .memory.zerocopy import ZeroCopyReport, shares_memory, zero_copy_report
-from .model import Edge, Flow, Graph, Lane, MemorySample, Node, Op, Recording, StreamId, Timing
+from .model import (
+    Edge,
+    Flow,
+    Graph,
+    Lane,
+    MemorySample,
+    Node,
+    Op,
+    Recording,
+    RegistrySnapshot,
+    Residency,
+    StreamId,
+    Timing,
+)
 from .profiler import profile
 from .views.memory import MemoryView
 from .views.timeline import Timeline
@@ -54,6 +68,7 @@ __all__ = [
     "Placement",
     "Recording",
     "Registry",
+    "RegistrySnapshot",
     "Residency",
     "StreamId",
     "Timeline",

@@ -2,27 +2,32 @@
 
 The block's MLX calls are recorded as they happen (segments handed to MLX as
 they fill, an end stamped by a waiter per stream, in-flight ops with ``end``
-None), memory is sampled on a timer, and the widgets are redrawn at most
+None), memory is sampled on a timer, and the views are redrawn at most
 ``ui_hz`` times a second from a timer thread, never per op. The Recording
 keeps every op; only the on-screen window is bounded. Ctrl-C stops cleanly:
 pending work is handed off and drained, the recording is kept, the interrupt
 re-raised. Nothing here holds the program's arrays: the recorder's maps shed
 entries as arrays die, so a long loop costs only its recorded events.
+
+A Watch builds no widget itself: it is given view factories (anything that
+makes an object with ``refresh()``) and makes each view on first use, since
+the data side needs none; ``um.watch`` gives it the Timeline and MemoryView.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import mlx.core as mx
 
 from .capture.intercept import Interceptor
 from .capture.recorder import MODES, Recorder
 from .capture.sampler import MemorySampler
+from .devices import platform
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
 from .views.memory import MemoryView
@@ -77,13 +82,28 @@ class _LiveStarts:
             last_end[op.lane] = start  # later ops on the lane queue behind this one
 
 
+class LiveView(Protocol):
+    """What a Watch redraws: anything that re-reads its data on ``refresh()``."""
+
+    def refresh(self) -> None: ...
+
+
+ViewFactory = Callable[["Watch"], LiveView]  # makes a view of the watch (its recording, ...)
+
+
 class Watch:
-    """A live recording of a ``with`` block, its widgets and (optionally) a registry."""
+    """A live recording of a ``with`` block, the views it is given and (optionally) a registry.
+
+    ``views`` maps a name to a factory, called with the Watch on the view's first
+    use (:meth:`view`); the views made are redrawn live and, with ``display``,
+    shown in a notebook.
+    """
 
     def __init__(self, *, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
                  memory: bool = True, display: bool = True, registry: Any = None,
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
-                 memory_hz: float = 50.0) -> None:
+                 memory_hz: float = 50.0, views: Mapping[str, ViewFactory] | None = None
+                 ) -> None:
         if mode not in LIVE_MODES:
             hint = (" (exclusive serialises every op; use um.profile for it)"
                     if mode in MODES else "")
@@ -109,8 +129,8 @@ class Watch:
         self._sampler: MemorySampler | None = None
         self._saved: list[tuple[Any, str, Any]] = []
         self._live = _LiveStarts(self.recording)
-        self._timeline: Timeline | None = None
-        self._memory_view: MemoryView | None = None
+        self._make: dict[str, ViewFactory] = dict(views or {})
+        self._views: dict[str, LiveView] = {}
         self._stop_ui = threading.Event()
         self._ui_thread: threading.Thread | None = None
         self._t_enter = 0.0
@@ -120,30 +140,33 @@ class Watch:
         return Recorder(self.recording, self.mode, segment_size=size, segment_budget=budget,
                         sample_memory=False)
 
-    # -- widgets (made on first use: the data side needs none) -------------------
+    # -- views (made on first use: the data side needs none) ---------------------
+    def view(self, name: str) -> LiveView:
+        """The view ``name``, made from its factory on first use, then redrawn live."""
+        if name not in self._views:
+            if name not in self._make:
+                raise KeyError(f"this watch has no view {name!r}; it has {sorted(self._make)}")
+            self._live.update()  # starts derived before the first draw
+            self._views[name] = self._make[name](self)
+            self._ensure_ui()
+        return self._views[name]
+
     @property
     def timeline(self) -> Timeline:
-        """The live Timeline: the last ``window`` ops, redrawn at most ``ui_hz``/s."""
-        if self._timeline is None:
-            self._live.update()
-            self._timeline = Timeline(self.recording, window=self.window)
-            self._ensure_ui()
-        return self._timeline
+        """The live Timeline from ``um.watch``: the last ``window`` ops, redrawn at most
+        ``ui_hz``/s."""
+        return cast(Timeline, self.view("timeline"))
 
     @property
     def memory_view(self) -> MemoryView | None:
-        """The live MemoryView (None when ``memory=False``)."""
-        if self._memory_view is None and self.memory:
-            self._memory_view = MemoryView(self.recording, self.registry)
-            self._ensure_ui()
-        return self._memory_view
+        """The live MemoryView from ``um.watch`` (None without one: ``memory=False``)."""
+        return cast(MemoryView, self.view("memory")) if "memory" in self._make else None
 
     def refresh(self) -> None:
-        """Bring starts and the widgets up to date (the UI timer calls this)."""
+        """Bring starts and the views made so far up to date (the UI timer calls this)."""
         self._live.update()
-        for view in (self._timeline, self._memory_view):
-            if view is not None:
-                view.refresh()
+        for view in list(self._views.values()):
+            view.refresh()
 
     # -- the block -----------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -223,13 +246,12 @@ class Watch:
     def _show(self) -> None:
         from IPython.display import display
 
-        views = [v for v in (self.timeline, self.memory_view) if v is not None]
+        views = [self.view(name) for name in self._make]
         display(*views)  # type: ignore[no-untyped-call]  # IPython ships no type hints
 
     def _ensure_ui(self) -> None:
         """Start the redraw timer once there is a view to redraw and a block running."""
-        has_view = self._timeline is not None or self._memory_view is not None
-        if has_view and self.state == "watching" and self._ui_thread is None:
+        if self._views and self.state == "watching" and self._ui_thread is None:
             self._ui_thread = threading.Thread(target=self._ui_loop, daemon=True,
                                                name="unimem-watch-ui")
             self._ui_thread.start()
@@ -281,6 +303,15 @@ def _in_notebook() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
+def _timeline(w: Watch) -> Timeline:
+    return Timeline(w.recording, window=w.window)
+
+
+def _memory_view(w: Watch) -> MemoryView:
+    # a live recording names no platform: it is this one
+    return MemoryView(w.recording, w.registry, backend=platform().backend)
+
+
 def watch(*, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
           memory: bool = True, display: bool = True, registry: Any = None,
           title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
@@ -289,10 +320,14 @@ def watch(*, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
 
     ``w.recording`` keeps every op (mode "watch"); ``w.timeline`` shows the last
     ``window`` of them, redrawn at most ``ui_hz`` times a second; ``memory``
-    samples MLX's allocator ``memory_hz`` times a second; ``registry`` (from
-    ``um.track()``) is told which arrays each op made. ``display`` shows the
-    widgets when run in a notebook. Ctrl-C keeps what was recorded.
+    samples MLX's allocator ``memory_hz`` times a second and adds ``w.memory_view``;
+    ``registry`` (from ``um.track()``) is told which arrays each op made and shown
+    there. ``display`` shows the widgets when run in a notebook. Ctrl-C keeps what
+    was recorded.
     """
+    views: dict[str, ViewFactory] = {"timeline": _timeline}
+    if memory:
+        views["memory"] = _memory_view
     return Watch(mode=mode, window=window, ui_hz=ui_hz, memory=memory, display=display,
                  registry=registry, title=title, segment_size=segment_size,
-                 segment_budget=segment_budget, memory_hz=memory_hz)
+                 segment_budget=segment_budget, memory_hz=memory_hz, views=views)

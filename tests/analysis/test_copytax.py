@@ -65,6 +65,20 @@ def test_recording_flows_skip_untracked():
         ("op 0 (gpu)", "op 1 (cpu)", 4096, 4096)]
 
 
+def test_backend_comes_from_the_source_or_this_machine():
+    from unimem.analysis import copytax as analysis
+
+    graph, rec = _graph(), Recording("watched", {}, "watch", "test")  # neither names one
+    assert analysis.recorded_backend(graph) is None and analysis.recorded_backend(rec) is None
+    with pytest.raises(ValueError, match="names no platform"):  # analysis reads data only
+        analysis.copy_tax(graph)
+    here = um.platform().backend
+    assert um.copy_tax(graph).backend == here == um.copy_tax(rec).backend  # the front door
+    rec.platform["backend"] = "metal"
+    assert analysis.recorded_backend(rec) == "metal" == um.copy_tax(rec).backend
+    assert um.copy_tax(rec, backend="cuda").backend == "cuda"
+
+
 def test_repr_is_deterministic():
     text = repr(um.copy_tax(_graph(), backend="metal"))
     assert text.splitlines()[0] == (
@@ -84,7 +98,7 @@ def test_bad_input():
 def _probe(codes: list[int]):
     import numpy as np
 
-    from unimem.memory.residency import Residency
+    from unimem.model.memory import Residency
 
     return Residency((len(codes) * 1024,), "float32", len(codes) * 4096, 4096,
                      np.array(codes, dtype=np.int32), "cuda", True, 1e-4)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import unimem as um
-from unimem.memory.registry import ALLOCATED, EVALUATED, FREED, LAZY, Registry
+from unimem.memory.registry import Registry
+from unimem.model.memory import ALLOCATED, EVALUATED, FREED, LAZY
 from unimem.model.recording import Lane, Op, Recording
 
 MIB = 2**20
@@ -118,3 +119,50 @@ def test_bad_input():
         Registry(limit=0)
     with pytest.raises(KeyError, match="no array named"):
         Registry()["missing"]
+
+
+def test_snapshot_probes_only_arrays_that_are_done():
+    rec = _recording_with_ops()  # op 0 has an end, op 1 is still in flight
+    reg = Registry(rec)
+    x, y, z = mx.ones((1024,)), mx.zeros((1024,)), mx.full((1024,), 2.0)
+    mx.eval(x, y, z)
+    lazy = mx.exp(x)
+    gone = mx.ones((4,))
+    mx.eval(gone)
+    reg.observe(0, [x])
+    reg.observe(1, [y])
+    reg.add("by_hand", z)  # no producer: nothing to wait for
+    reg.add("lazy", lazy)
+    reg.add("gone", gone)
+    del gone
+    gc.collect()
+    snap = reg.snapshot(probe=True)
+    assert [e.name for e in snap.entries] == ["op0", "op1", "by_hand", "lazy", "gone"]
+    assert [e.state for e in snap.entries] == [EVALUATED, ALLOCATED, ALLOCATED, LAZY, FREED]
+    assert list(snap.residency) == ["op0", "by_hand"]  # in flight, lazy and freed: skipped
+    assert all(len(r.pages) >= 1 and r.name == n for n, r in snap.residency.items())
+    assert snap.probed and snap.backend == um.platform().backend
+    with pytest.raises(ValueError):  # still lazy: the snapshot evaluated nothing
+        mx.get_array_buffer_size(lazy)
+    assert list(reg.snapshot(probe=True, last=3).residency) == ["by_hand"]
+    off = reg.snapshot(probe=False)
+    assert not off.probed and off.residency == {} and off.entries == snap.entries
+    assert reg.snapshot().probed == (um.platform().backend != "cuda")  # the default
+    with pytest.raises(ValueError, match="last"):
+        reg.snapshot(last=0)
+
+
+def test_snapshot_is_plain_data_that_reads_like_the_registry():
+    reg = Registry(limit=2)
+    keep = [mx.ones((3, 5)) for _ in range(3)]
+    mx.eval(keep)
+    for i, a in enumerate(keep):
+        reg.add(f"x{i}", a)
+    snap = reg.snapshot(probe=False)
+    assert (snap.dropped, snap.limit) == (1, 2)
+    assert repr(snap) == repr(reg) and snap.table() == reg.table()
+    assert snap._repr_html_() == reg._repr_html_()
+    del keep, a
+    gc.collect()
+    assert all(e.alive for e in snap.entries)  # what was read then; the registry moves on
+    assert not any(e.alive for e in reg.snapshot(probe=False).entries)

@@ -11,7 +11,8 @@ import pytest
 
 import unimem as um
 from unimem.memory import residency as _residency
-from unimem.memory.residency import NOT_ON_HOST, NOT_PROBED, query_pages, runs_of
+from unimem.memory.residency import query_pages
+from unimem.model.memory import NOT_ON_HOST, NOT_PROBED, runs_of
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="move_pages is Linux")
 cpu_build = pytest.mark.skipif(um.platform().backend != "cpu", reason="CPU build semantics")

@@ -10,7 +10,7 @@ import pytest
 
 import unimem as um
 from unimem.memory.registry import Registry
-from unimem.memory.residency import NOT_ON_HOST, Residency
+from unimem.model.memory import NOT_ON_HOST, Residency
 from unimem.model.recording import Lane, MemorySample, Op, Recording
 from unimem.views.memory import CLASSES, MemoryView, columns, downsample, strip
 
@@ -175,3 +175,74 @@ def test_a_registry_without_recording_gets_lanes_and_ends_from_the_view():
     row = view.rows[0]
     assert (row["stream"], row["state"]) == ("cpu", "evaluated") and row["pages"] >= 1
     assert "op0   1024   float32  4.0 KiB  4.0 KiB  cpu     evaluated  0" in repr(view)
+
+
+def _raise(*_args, **_kwargs):
+    raise AssertionError("the view took a measurement")
+
+
+def _no_probe(monkeypatch):
+    """Any call to the probe, or for an array's address, now fails the test."""
+    from unimem.memory import registry, residency
+
+    for module, name in ((residency, "residencies"), (residency, "query"),
+                         (residency, "np_view"), (registry, "residencies")):
+        monkeypatch.setattr(module, name, _raise)
+
+
+def test_a_snapshot_renders_without_the_probe(monkeypatch):
+    rec = _recording()
+    reg = Registry(rec)
+    x, y = mx.ones((64 * 1024,)), mx.zeros((1024,))
+    mx.eval(x, y)
+    reg.observe(0, [x])
+    reg.add("y", y)
+    probed, unprobed = reg.snapshot(probe=True), reg.snapshot(probe=False)
+    _no_probe(monkeypatch)
+    with pytest.raises(AssertionError, match="measurement"):  # the trap is set
+        reg.snapshot(probe=True)
+    view = MemoryView(rec, probed)
+    assert view.registry is probed and [r["name"] for r in view.rows] == ["op0", "y"]
+    assert view.probe and all(r["pages"] >= 1 for r in view.rows)
+    assert len(np.frombuffer(view.strips, np.uint8)) == len(CLASSES) * sum(
+        r["buckets"] for r in view.rows)
+    assert "residency op0: " in repr(view)
+    rec.memory.append(MemorySample(1.0, 5, 5, 5000))
+    view.refresh()  # re-reads the recording; the snapshot is shown as it was
+    assert view.n_samples == 11 and view.rows[0]["pages"] >= 1
+    view = MemoryView(rec, unprobed)
+    assert not view.probe and [r["pages"] for r in view.rows] == [0, 0]
+    assert [r["residency"] for r in view.rows] == ["not probed"] * 2
+    assert "  residency: not probed (on CUDA" in repr(view) and "op0   65536" in repr(view)
+    with pytest.raises(ValueError, match="probe"):  # a snapshot was probed, or not, already
+        MemoryView(rec, unprobed, probe=True)
+
+
+def test_a_registry_is_asked_for_a_snapshot_at_each_refresh():
+    from unimem.model.memory import RegistrySnapshot
+
+    class Source:  # the contract: snapshot(recording, *, probe, last)
+        def __init__(self):
+            self.calls = []
+
+        def snapshot(self, recording=None, *, probe=None, last=None):
+            self.calls.append((recording, probe, last))
+            return RegistrySnapshot((), {}, False, "metal")
+
+    rec, source = _recording(), Source()
+    view = MemoryView(rec, source, max_rows=7)
+    view.refresh()
+    assert source.calls == [(rec, None, 7)] * 2  # the registry decides what to probe
+    assert repr(view).startswith("MemoryView (metal): 10 memory samples")
+    MemoryView(rec, source, probe=False)
+    assert source.calls[-1] == (rec, False, 200)
+
+
+def test_backend_comes_from_what_the_view_is_handed():
+    rec = _recording()
+    assert repr(MemoryView(rec)).startswith("MemoryView (?):")  # nothing says
+    assert repr(MemoryView(rec, backend="cuda")).startswith("MemoryView (cuda):")
+    rec.platform["backend"] = "metal"  # the platform that made the recording
+    view = MemoryView(rec)
+    assert view.backend == "metal" and view.probe
+    assert MemoryView(rec, um.track()).backend == um.platform().backend  # the registry's

@@ -15,14 +15,18 @@ figures are kept apart:
   migrations by themselves, so CUDA rows say "up to" the array size, labelled as
   a bound, until :meth:`CopyTax.observe` replaces a row with the pages
   ``um.residency`` saw move (before and after the consumer ran).
+
+Which of those rules applies is the backend the figures are for: the one a
+recording names, or the one passed in. A traced graph ran nowhere, so it needs
+one passed; ``um.copy_tax`` (``unimem/copytax.py``) supplies this machine's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..memory.residency import Residency
 from ..model.graph import CROSS_STREAM, DEVICE_SWITCH, Graph
+from ..model.memory import Residency
 from ..model.recording import Recording
 from ..model.text import fmt_bytes, fmt_time, plural, pre_html, text_table
 
@@ -151,36 +155,39 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
 
     ``bandwidth`` (bytes/s) sets the discrete-GPU model's bus; ``backend``
     ("metal", "cuda", "cpu") defaults to the platform that made the recording
-    or, for a graph, to this one.
+    (:func:`recorded_backend`) and must be given when the source names none.
     """
     if not isinstance(bandwidth, (int, float)) or bandwidth <= 0:
         raise ValueError(f"bandwidth must be a positive number of bytes/s, got {bandwidth!r}")
     if isinstance(source, Graph):
-        backend = backend or _here()
         nodes = source.nodes
 
         def node(i: int) -> str:
             return f"{nodes[i].name}#{i} ({nodes[i].lane})"
 
         # a cross-stream edge always has a producer (inputs count as same stream)
-        edges = [_edge(node(e.src), node(e.dst), e.kind, e.nbytes, backend)
-                 for e in source.cross_stream_edges if e.src is not None]
+        crossings = [(node(e.src), node(e.dst), e.kind, e.nbytes)
+                     for e in source.cross_stream_edges if e.src is not None]
     elif isinstance(source, Recording):
-        backend = backend or source.platform.get("backend") or _here()
         lanes = {lane.id: lane.name for lane in source.lanes}
         ops = source.ops
-        edges = [_edge(f"op {f.src} ({lanes[ops[f.src].lane]})",
-                       f"op {f.dst} ({lanes[ops[f.dst].lane]})", f.kind, f.nbytes, backend)
-                 for f in source.flows if f.kind in (CROSS_STREAM, DEVICE_SWITCH)]
+        crossings = [(f"op {f.src} ({lanes[ops[f.src].lane]})",
+                      f"op {f.dst} ({lanes[ops[f.dst].lane]})", f.kind, f.nbytes)
+                     for f in source.flows if f.kind in (CROSS_STREAM, DEVICE_SWITCH)]
     else:
         raise TypeError("copy_tax needs a Graph (um.trace) or a Recording (um.profile), "
                         f"got {type(source).__name__}")
+    backend = backend or recorded_backend(source)
     if backend not in PLATFORM_BASIS:
-        raise ValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, got {backend!r}")
+        raise ValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, got {backend!r}"
+                         + ("" if backend else " (the source names no platform: pass backend=)"))
+    edges = [_edge(src, dst, kind, nbytes, backend) for src, dst, kind, nbytes in crossings]
     return CopyTax(source.title, backend, edges, float(bandwidth))
 
 
-def _here() -> str:
-    from ..devices import platform
-
-    return platform().backend
+def recorded_backend(source: object) -> str | None:
+    """The backend a recording says it was made on; None for a graph (traced, not run),
+    a recording that names none, or anything else."""
+    if isinstance(source, Recording):
+        return source.platform.get("backend") or None
+    return None

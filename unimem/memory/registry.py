@@ -11,43 +11,25 @@ raises for an array never scheduled ("lazy") and returns at once otherwise,
 without waiting. Whether a scheduled array's kernel has finished cannot be read
 from Python without waiting, so it is "allocated" (scheduled or evaluated) unless
 the recording has a measured end for the op that made it ("evaluated").
+
+The registry is also where the page probe runs for views: ``snapshot()`` reads
+every entry and probes the arrays that are done, and returns plain data
+(``unimem.model.memory``), so ``MemoryView`` formats what it is handed and never
+takes an array's address itself.
 """
 
 from __future__ import annotations
 
-import html
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import mlx.core as mx
 
+from ..devices import platform
+from ..model.memory import ALLOCATED, EVALUATED, FREED, LAZY, Entry, RegistrySnapshot, Residency
 from ..model.recording import Op, Recording
-from ..model.text import fmt_bytes, fmt_dtype, fmt_shape, html_table, text_table
-
-LAZY, ALLOCATED, EVALUATED, FREED = "lazy", "allocated", "evaluated", "freed"
-STATES = {
-    LAZY: "not scheduled yet: no buffer",
-    ALLOCATED: "scheduled or evaluated: MLX gave it a buffer (whether its kernel has "
-               "finished cannot be read without waiting)",
-    EVALUATED: "computed: the recording measured the end of the op that made it",
-    FREED: "the last reference is gone and MLX freed or reused its buffer",
-}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A snapshot of one registered array (plain data: views read only these)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    nbytes: int  # logical size: size × itemsize
-    buffer_bytes: int | None  # mx.get_array_buffer_size: whole buffer, views de-duplicated
-    stream: str  # lane that produced it, "?" when not known
-    state: str  # a key of STATES
-    alive: bool
-    producer: int | None  # recording op id
+from ..model.text import fmt_dtype
+from .residency import residencies
 
 
 class _Slot:
@@ -180,32 +162,51 @@ class Registry:
         return Entry(slot.name, slot.shape, slot.dtype, slot.nbytes, slot.buffer,
                      stream, state, arr is not None, slot.producer)
 
+    def snapshot(self, recording: Recording | None = None, *, probe: bool | None = None,
+                 last: int | None = None) -> RegistrySnapshot:
+        """Every entry now, with the residency of the arrays it is safe to probe.
+
+        ``probe`` (default: on, except on CUDA, where taking an array's address moves
+        a GPU output into managed memory) runs the page probe, once for all, over the
+        ``last`` most recent entries (default: all). Only arrays that are done are
+        probed, so the probe never waits for one still in flight: an op output whose
+        end the recording has not seen is skipped (taking its address would wait for
+        it, from ``um.watch``'s thread, on an array the main thread is using); arrays
+        tracked by hand have no producer and are probed.
+        """
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                                 or last < 1):
+            raise ValueError(f"last must be a positive int or None, got {last!r}")
+        backend = platform().backend
+        probe = backend != "cuda" if probe is None else bool(probe)
+        entries = self.entries(recording)
+        shown = entries[-last:] if last is not None else entries
+        return RegistrySnapshot(tuple(entries), self._probe(shown) if probe else {}, probe,
+                                backend, self.dropped, self.limit)
+
+    def _probe(self, entries: list[Entry]) -> dict[str, Residency]:
+        named = []
+        for e in entries:
+            if e.alive and (e.state == EVALUATED or (e.state == ALLOCATED and e.producer is None)):
+                slot = self._slots.get(e.name)
+                arr = slot.ref() if slot is not None else None
+                if arr is not None:
+                    named.append((e.name, arr))
+        return {r.name: r for r in residencies(named)}  # one kernel call for all
+
     # -- views -----------------------------------------------------------------
     def table(self, recording: Recording | None = None) -> list[list[str]]:
         """Header plus one row of text per entry (no addresses, no times)."""
-        rows = [["name", "shape", "dtype", "bytes", "buffer", "stream", "state", "op"]]
-        for e in self.entries(recording):
-            rows.append([
-                e.name, fmt_shape(e.shape), e.dtype, fmt_bytes(e.nbytes),
-                fmt_bytes(e.buffer_bytes) if e.buffer_bytes is not None else "-",
-                e.stream, e.state, "-" if e.producer is None else str(e.producer),
-            ])
-        return rows
+        return self.snapshot(recording, probe=False).table()
 
     def lines(self, recording: Recording | None = None) -> list[str]:
-        entries = self.entries(recording)
-        alive = sum(e.alive for e in entries)
-        head = f"Registry: {len(entries)} arrays ({alive} alive)"
-        if self.dropped:
-            head += f", {self.dropped} older entries dropped (limit {self.limit})"
-        return [head, *text_table(self.table(recording))]
+        return self.snapshot(recording, probe=False).lines()
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
 
     def _repr_html_(self) -> str:
-        return (f"<div><b>{html.escape(self.lines()[0])}</b>"
-                f"{html_table(self.table(), 'unimem-registry')}</div>")
+        return self.snapshot(probe=False)._repr_html_()
 
 
 def _op(rec: Recording | None, op_id: int | None) -> Op | None:

@@ -2,8 +2,9 @@
 
 ``move_pages(pid=0, count, pages, nodes=NULL, status, 0)`` moves nothing: with no
 target nodes the kernel only writes, per page, the NUMA node holding it or a
-negative errno (``-ENOENT``: the page is not in host memory). What a page code
-means depends on the platform (see ``MEANINGS``):
+negative errno (``-ENOENT``: the page is not in host memory). This module takes
+the measurement; the result, a ``Residency`` of ``unimem.model.memory``, is plain
+data. What a page code means depends on the platform (see ``MEANINGS`` there):
 
 * Apple (Metal): every MLX buffer is one shared-storage Metal buffer; the CPU and
   the GPU read the same physical pages, nothing migrates (macOS has no
@@ -28,151 +29,16 @@ import os
 import platform as _os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from time import perf_counter
 
 import mlx.core as mx
 import numpy as np
 
 from ..devices import platform
-from ..model.text import fmt_bytes, fmt_dtype, fmt_shape, fmt_time, plural, pre_html
+from ..model.memory import NOT_PROBED, Residency
+from ..model.text import fmt_dtype
 
-NOT_ON_HOST = -errno.ENOENT
-NOT_PROBED = -1000  # a code of our own: this platform cannot ask the kernel
 _SYS_MOVE_PAGES = {"x86_64": 279, "amd64": 279, "aarch64": 239, "arm64": 239}
-
-MEANINGS = {
-    "metal": "Apple unified memory: one shared physical copy that the CPU and the GPU "
-             "both read; nothing migrates, streams only synchronise",
-    "cuda": "CUDA: a host node means the page is in host memory; not on host means on "
-            "the GPU (device or managed memory) or not yet host-visible",
-    "cpu": "CPU-only build: ordinary host memory; every written page is on a host node",
-}
-OBSERVER_EFFECT = {
-    "metal": "none: the probe reads no data and Metal buffers never move",
-    "cuda": "taking the array's address makes MLX move a GPU output from device memory "
-            "into managed memory (a copy on the GPU; its pages stay on the GPU); the "
-            "probe itself reads no data and moves no page",
-    "cpu": "none: the probe reads no data and moves no page",
-}
-
-
-@dataclass(frozen=True)
-class Run:
-    """Consecutive pages with one code: ``count`` pages from page ``start``."""
-
-    code: int
-    start: int
-    count: int
-
-
-@dataclass
-class Residency:
-    """Per-page location of one array's host mapping, with its platform meaning.
-
-    ``pages`` holds one code per page: ``>= 0`` host NUMA node, ``NOT_ON_HOST``
-    (-ENOENT), another negative errno, or ``NOT_PROBED`` where no probe exists.
-    """
-
-    shape: tuple[int, ...]
-    dtype: str
-    nbytes: int
-    page_size: int
-    pages: np.ndarray
-    backend: str
-    probed: bool
-    seconds: float  # measured: the move_pages calls only
-    message: str = ""
-    name: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def runs(self) -> list[Run]:
-        return runs_of(self.pages)
-
-    @property
-    def counts(self) -> dict[int, int]:
-        codes, counts = np.unique(self.pages, return_counts=True)
-        return {int(c): int(k) for c, k in zip(codes, counts)}
-
-    @property
-    def on_host(self) -> float:
-        """Fraction of pages on a host node (1.0 on Apple: the one copy is shared)."""
-        if self.backend == "metal":
-            return 1.0
-        n = len(self.pages)
-        return float(np.count_nonzero(self.pages >= 0)) / n if n else 0.0
-
-    @property
-    def meaning(self) -> str:
-        return MEANINGS[self.backend]
-
-    @property
-    def gb_per_s(self) -> float | None:
-        """Mapped bytes probed per second (measured), None when nothing was probed."""
-        if not self.probed or self.seconds <= 0:
-            return None
-        return len(self.pages) * self.page_size / self.seconds / 1e9
-
-    def moved_pages(self, before: Residency) -> int:
-        """Pages of the same array that arrived on the host or left it since ``before``."""
-        if len(before.pages) != len(self.pages) or before.page_size != self.page_size:
-            raise ValueError("moved_pages compares two probes of the same array: "
-                             f"{len(before.pages)} pages vs {len(self.pages)}")
-        if not (self.probed and before.probed):
-            raise ValueError("moved_pages needs two probed results (move_pages is unavailable)")
-        return int(np.count_nonzero((before.pages >= 0) != (self.pages >= 0)))
-
-    def lines(self, max_runs: int = 8) -> list[str]:
-        title = self.name + ": " if self.name else ""
-        head = (f"Residency of {title}{self.dtype} {fmt_shape(self.shape)}, "
-                f"{fmt_bytes(self.nbytes)}: {plural(len(self.pages), 'page')} of "
-                f"{fmt_bytes(self.page_size)} ({self.backend})")
-        out = [head]
-        if not self.probed:
-            out.append(f"  not probed: {self.message}")
-        else:
-            for code, k in sorted(self.counts.items(), key=lambda x: (x[0] < 0, x[0])):
-                share = 100 * k / len(self.pages)
-                out.append(f"  {code_label(code)}: {plural(k, 'page')} ({share:.1f}%)")
-            runs = self.runs
-            shown = ", ".join(f"[{r.start}:{r.start + r.count}] {code_label(r.code)}"
-                              for r in runs[:max_runs])
-            more = f", … {len(runs) - max_runs} more runs" if len(runs) > max_runs else ""
-            out.append(f"  runs: {shown or 'none'}{more}")
-            out.append(f"  probed in {fmt_time(self.seconds)} with move_pages(2), "
-                       "query only: no page moved")
-        out.append(f"  meaning: {self.meaning}")
-        out.append(f"  observer effect: {OBSERVER_EFFECT[self.backend]}")
-        out += [f"  note: {n}" for n in self.notes]
-        return out
-
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return pre_html(repr(self), "unimem-residency")
-
-
-def code_label(code: int) -> str:
-    if code >= 0:
-        return f"host node {code}"
-    if code == NOT_ON_HOST:
-        return "not on host"
-    if code == NOT_PROBED:
-        return "not probed"
-    name = errno.errorcode.get(-code, str(-code))
-    return f"error {name}"
-
-
-def runs_of(pages: np.ndarray) -> list[Run]:
-    """Run-length encoding of a page-code array."""
-    if len(pages) == 0:
-        return []
-    cuts = np.flatnonzero(np.diff(pages)) + 1
-    starts = np.concatenate(([0], cuts))
-    ends = np.concatenate((cuts, [len(pages)]))
-    return [Run(int(pages[s]), int(s), int(e - s)) for s, e in zip(starts, ends)]
 
 
 # -- the kernel call -----------------------------------------------------------

@@ -1,11 +1,13 @@
 """MemoryView: allocator counters over time, the registry, a residency strip per array.
 
-One-way data flow: the view reads a Recording's memory samples and snapshots of
-a Registry (which owns every MLX call, including the residency probe); it sends
-plain payloads to ``widgets/memory.js``. ``refresh()`` rebuilds them and is cheap
-enough for ``um.watch`` to call live. Counters travel as float64 bytes and page
-strips as uint8 fractions per bucket (traitlets.Bytes), so long runs and big
-arrays stay small on the wire.
+One-way data flow: the view reads a Recording's memory samples and a
+RegistrySnapshot (plain data: entries and the residency the registry probed), and
+sends plain payloads to ``widgets/memory.js``. It never calls MLX or the probe:
+given a Registry (any source with ``snapshot()``), it asks it for a fresh snapshot
+at each refresh, so the registry owns every MLX call, the probe included, and
+decides what is safe to probe. ``refresh()`` is cheap enough for ``um.watch`` to
+call live. Counters travel as float64 bytes and page strips as uint8 fractions
+per bucket (traitlets.Bytes), so long runs and big arrays stay small on the wire.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ import anywidget
 import numpy as np
 import traitlets
 
-from ..memory.registry import ALLOCATED, EVALUATED, Entry, Registry
-from ..memory.residency import NOT_ON_HOST, NOT_PROBED, Residency, residencies
+from ..model.memory import (
+    ALLOCATED,
+    NOT_ON_HOST,
+    NOT_PROBED,
+    Entry,
+    RegistrySnapshot,
+    Residency,
+    SnapshotSource,
+)
 from ..model.recording import MemorySample, Recording
 from ..model.text import fmt_bytes, fmt_shape, fmt_time
 from .assets import asset
@@ -89,11 +98,16 @@ def strip(res: Residency, buckets: int = STRIP_BUCKETS) -> np.ndarray:
 class MemoryView(anywidget.AnyWidget):
     """Active, cache and peak memory over time, the registry, and per-array residency.
 
-    ``probe`` (default: on, except on CUDA, where taking an array's address moves a
-    GPU output into managed memory) controls the residency strips. ``max_rows``
-    keeps live refreshes cheap: only the most recent entries are shown and probed.
-    ``highlight_op`` highlights the arrays that op produced or read (made by one of
-    its input ops); link it from Python, where the rows are worked out:
+    ``registry`` is a Registry (``um.track``; any source with ``snapshot()``),
+    asked for a fresh snapshot at each refresh, or a RegistrySnapshot taken
+    already, shown as it is. ``probe`` is passed to the Registry (default: on,
+    except on CUDA, where taking an array's address moves a GPU output into
+    managed memory) and controls the residency strips. ``max_rows`` keeps live
+    refreshes cheap: only the most recent entries are shown and probed.
+    ``backend`` names the platform when neither the snapshot nor the recording
+    does (``um.watch`` passes this machine's). ``highlight_op`` highlights the
+    arrays that op produced or read (made by one of its input ops); link it from
+    Python, where the rows are worked out:
     ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
     """
 
@@ -108,24 +122,28 @@ class MemoryView(anywidget.AnyWidget):
     highlight_op = traitlets.Int(-1).tag(sync=True)
     highlight_rows = traitlets.List(traitlets.Int()).tag(sync=True)
 
-    def __init__(self, recording: Recording | None = None, registry: Registry | None = None,
-                 *, probe: bool | None = None, max_rows: int = 200, **kwargs: Any) -> None:
+    def __init__(self, recording: Recording | None = None,
+                 registry: SnapshotSource | RegistrySnapshot | None = None, *,
+                 probe: bool | None = None, max_rows: int = 200, backend: str | None = None,
+                 **kwargs: Any) -> None:
         if recording is not None and not isinstance(recording, Recording):
             raise TypeError(f"recording must be a unimem Recording, got "
                             f"{type(recording).__name__}")
-        if registry is not None and not isinstance(registry, Registry):
-            raise TypeError(f"registry must be a unimem Registry (um.track(...)), got "
-                            f"{type(registry).__name__}")
+        if registry is not None and not isinstance(registry, RegistrySnapshot) \
+                and not callable(getattr(registry, "snapshot", None)):
+            raise TypeError(f"registry must be a unimem Registry (um.track(...)) or a "
+                            f"RegistrySnapshot, got {type(registry).__name__}")
+        if isinstance(registry, RegistrySnapshot) and probe is not None:
+            raise ValueError("probe is for a Registry to apply; this RegistrySnapshot was "
+                             "taken already (see Registry.snapshot(probe=...))")
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be a positive int, got {max_rows!r}")
         super().__init__(**kwargs)
-        from ..devices import platform
-
         self.recording, self.registry, self.max_rows = recording, registry, max_rows
+        self._probe_asked, self._backend_asked = probe, backend
         self._hidden = 0
         self._converted = np.zeros((4, 0))
-        self.backend = platform().backend
-        self.probe = self.backend != "cuda" if probe is None else bool(probe)
+        self._snapshot: RegistrySnapshot | None = None
         self._entries: list[Entry] = []
         self._residency: dict[str, Residency] = {}
         self.observe(self._on_highlight, names="highlight_op")
@@ -133,14 +151,17 @@ class MemoryView(anywidget.AnyWidget):
 
     # -- data --------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read the recording's samples and the registry; re-probe live arrays."""
+        """Re-read the recording's samples and, from a Registry, a fresh snapshot."""
         samples = list(self.recording.memory) if self.recording is not None else []
         self._samples = samples
         data = downsample(self._columns(samples))
-        entries = self.registry.entries(self.recording) if self.registry is not None else []
+        snap = self._snapshot = self._read()
+        self.backend, self.probe = self._backend_and_probe(snap)
+        entries = list(snap.entries) if snap is not None else []
         self._hidden = max(0, len(entries) - self.max_rows)
         self._entries = entries[self._hidden:]
-        self._residency = self._probe_all()
+        found = snap.residency if snap is not None else {}
+        self._residency = {e.name: found[e.name] for e in self._entries if e.name in found}
         rows, parts, offset = [], [], 0
         for e in self._entries:
             res = self._residency.get(e.name)
@@ -155,6 +176,24 @@ class MemoryView(anywidget.AnyWidget):
             self.strips = np.concatenate(parts).tobytes() if parts else b""
             self.highlight_rows = self._highlighted(self.highlight_op)
 
+    def _read(self) -> RegistrySnapshot | None:
+        """The snapshot to show: the one handed in, or a fresh one from the Registry."""
+        source = self.registry
+        if source is None or isinstance(source, RegistrySnapshot):
+            return source
+        return source.snapshot(self.recording, probe=self._probe_asked, last=self.max_rows)
+
+    def _backend_and_probe(self, snap: RegistrySnapshot | None) -> tuple[str, bool]:
+        """The platform's label and whether residency was probed, from what the view
+        was handed: the ``backend`` asked for, the snapshot's, the recording's, else "?"."""
+        rec = self.recording
+        backend = (self._backend_asked or (snap.backend if snap is not None else "")
+                   or (rec.platform.get("backend", "") if rec is not None else "") or "?")
+        if snap is not None:
+            return backend, snap.probed
+        probe = self._probe_asked
+        return backend, (backend != "cuda" if probe is None else bool(probe))
+
     def _columns(self, samples: list[MemorySample]) -> np.ndarray:
         """Samples as columns, converting only those added since the last refresh."""
         done = self._converted.shape[1]
@@ -163,23 +202,6 @@ class MemoryView(anywidget.AnyWidget):
         if len(samples) > done:
             self._converted = np.concatenate([self._converted, columns(samples[done:])], axis=1)
         return self._converted
-
-    def _probe_all(self) -> dict[str, Residency]:
-        """Probe live arrays that are done, never waiting for one still in flight.
-
-        An op output whose end the recording has not seen is skipped: taking its
-        address would wait for it (from watch's thread, on an array the main thread
-        is using). Arrays tracked by hand have no producer and are probed.
-        """
-        if not self.probe or self.registry is None:
-            return {}
-        named = []
-        for e in self._entries:
-            if e.alive and (e.state == EVALUATED or (e.state == ALLOCATED and e.producer is None)):
-                arr = self.registry.get(e.name)
-                if arr is not None:
-                    named.append((e.name, arr))
-        return {r.name: r for r in residencies(named)}  # one kernel call for all
 
     @staticmethod
     def _row(e: Entry, res: Residency | None, offset: int, buckets: int,
@@ -225,8 +247,8 @@ class MemoryView(anywidget.AnyWidget):
             else:
                 figs = "no samples"
             out.append(f"  {key:<6} {figs}: {words}")
-        if self.registry is not None:
-            rows = self.registry.lines(self.recording)[1:]
+        if self._snapshot is not None:
+            rows = self._snapshot.lines()[1:]
             out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
         for name, res in self._residency.items():
             out.append(f"  residency {name}: {_residency_text(res)}")
