@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-from itertools import product
 from collections.abc import Callable
+from itertools import product
 from time import perf_counter
 
 import mlx.core as mx
