@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from .capture.call import bind
 from .capture.streams import StreamLike
 from .model.recording import Recording, Timing
-from .model.text import fmt_placement, fmt_time, html_table, text_table
+from .model.text import TextRepr, fmt_placement, fmt_time, text_table
 from .profiler import profile_call
 from .views.timeline import Timeline
 
@@ -31,8 +30,8 @@ class Row:
         return self.timing.median
 
 
-@dataclass
-class Comparison:
+@dataclass(repr=False)
+class Comparison(TextRepr):
     """Plain-run statistics per placement, each with its measured timeline."""
 
     title: str
@@ -63,8 +62,9 @@ class Comparison:
         """Every placement's recorded run, stacked on one shared time scale."""
         return Timeline(*(r.recording for r in self.rows), window=window, labels=self.labels)
 
-    def _table(self) -> list[list[str]]:
-        out = []
+    def table(self) -> list[list[str]]:
+        """The header and one row of text per placement, as repr and the explore widget show."""
+        out = [list(self._HEAD)]
         for row in self.rows:
             t = row.timing
             out.append([row.label, fmt_placement(row.recording.placement), fmt_time(t.median),
@@ -73,15 +73,10 @@ class Comparison:
 
     _HEAD = ("placement", "streams", "median", "IQR", "speedup vs first")
 
-    def __repr__(self) -> str:
+    def lines(self) -> list[str]:
         runs = len(self.rows[0].timing.samples)
-        lines = [f"Comparison of {self.title} ({runs} plain runs each)"]
-        lines += text_table([self._HEAD, *self._table()])
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        return (f"<div class='unimem-comparison'><b>Comparison of {html.escape(self.title)}"
-                f"</b>{html_table([self._HEAD, *self._table()])}</div>")
+        return [f"Comparison of {self.title} ({runs} plain runs each)",
+                *text_table(self.table())]
 
 
 def compare(

@@ -7,13 +7,14 @@ paths are the same code.
 
 from __future__ import annotations
 
-import html
 import platform as _os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import mlx.core as mx
+
+from .model.text import TextRepr
 
 MEMORY_MODELS = {
     "unified": (
@@ -125,13 +126,16 @@ def _gib(n: int) -> str:
 _INFO_KEYS = ("memory_size", "total_memory", "max_recommended_working_set_size")
 
 
-class About:
-    """The platform card: text for terminals and nbval, HTML for Jupyter."""
+class About(TextRepr):
+    """The platform card: one text for terminals, nbval and Jupyter."""
+
+    _html_class = "unimem-about"
 
     def __init__(self, p: Platform) -> None:
         self.platform = p
 
-    def _lines(self) -> list[tuple[str, str]]:
+    def rows(self) -> list[tuple[str, str]]:
+        """The card as (field, value) pairs; continuation lines have an empty field."""
         p = self.platform
         rows = [("MLX", f"{p.mlx_version} ({p.summary})")]
         for d in p.devices:
@@ -147,22 +151,10 @@ class About:
         rows.append(("memory limit", _gib(p.memory_limit)))
         return rows
 
-    def __repr__(self) -> str:
-        width = max(len(k) for k, _ in self._lines())
-        lines = ["unimem platform card"]
-        lines += [f"  {k:<{width}}  {v}" for k, v in self._lines()]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._lines()
-        )
-        return (
-            "<div class='unimem-about'><b>unimem platform card</b>"
-            f"<table>{rows}</table></div>"
-        )
+    def lines(self) -> list[str]:
+        rows = self.rows()
+        width = max(len(k) for k, _ in rows)
+        return ["unimem platform card", *(f"  {k:<{width}}  {v}" for k, v in rows)]
 
 
 def about() -> About:

@@ -20,7 +20,7 @@ from .capture.call import Call, bind
 from .capture.streams import StreamLike, gpu_available, parse_name
 from .comparison import Comparison, Row
 from .model.recording import Recording
-from .model.text import fmt_placement, plural
+from .model.text import fmt_placement, html_table, plural
 from .profiler import profile_call
 from .views.timeline import Timeline
 
@@ -111,7 +111,8 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         key = tuple(recording.placement.items())
         self.results[key] = recording  # a placement tried again replaces its row, in place
         self.latest = recording
-        self.table.value = f"<div class='unimem-results'>{self.comparison._repr_html_()}</div>"
+        self.table.value = (f"<div class='unimem-results'><b>{html.escape(self.comparison.lines()[0])}"
+                            f"</b>{html_table(self.comparison.table())}</div>")
         t = recording.timing
         assert t is not None
         self.status.value = html.escape(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from unimem.model.text import (
+    TextRepr,
     fmt_bytes,
     fmt_dtype,
     fmt_placement,
@@ -46,3 +47,26 @@ def test_html_escapes_every_cell_and_text():
     assert table == ("<table class='unimem-x'><tr><th>&lt;h&gt;</th></tr>"
                      "<tr><td>a&amp;b</td></tr></table>")
     assert pre_html("x < y", "unimem-y") == "<pre class='unimem-y'>x &lt; y</pre>"
+
+
+def test_text_repr_gives_repr_and_html_from_one_source():
+    class Report(TextRepr):
+        _html_class = "unimem-test"
+
+        def lines(self) -> list[str]:
+            return ["Report <of> things", "  a & b"]
+
+    r = Report()
+    assert repr(r) == "Report <of> things\n  a & b"
+    assert r._repr_html_() == "<pre class='unimem-test'>Report &lt;of&gt; things\n  a &amp; b</pre>"
+
+
+def test_every_report_in_the_package_uses_the_one_protocol():
+    """No class defines its own HTML repr beside TextRepr (widgets have their own display)."""
+    import inspect
+
+    import unimem as um
+
+    reports = [obj for obj in vars(um).values()
+               if inspect.isclass(obj) and "_repr_html_" in vars(obj)]
+    assert reports == [], [r.__name__ for r in reports]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from ..model.graph import CROSS_STREAM, DEVICE_SWITCH, Graph
 from ..model.memory import Residency
 from ..model.recording import Recording
-from ..model.text import fmt_bytes, fmt_time, plural, pre_html, text_table
+from ..model.text import TextRepr, fmt_bytes, fmt_time, plural, text_table
 
 PCIE_BANDWIDTH = 25e9  # bytes/s: PCIe 4.0 x16 as delivered in practice (~25 of 32 GB/s)
 PLATFORM_BASIS = {
@@ -57,9 +57,11 @@ class EdgeTax:
         return self.discrete_bytes / bandwidth
 
 
-@dataclass
-class CopyTax:
+@dataclass(repr=False)
+class CopyTax(TextRepr):
     """Per-edge copy tax of one traced placement or recording."""
+
+    _html_class = "unimem-copytax"
 
     title: str
     backend: str
@@ -117,11 +119,6 @@ class CopyTax:
                 out.append(f"  … {len(rows) - 1 - max_rows} more edges")
         return out
 
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return pre_html(repr(self), "unimem-copytax")
 
     def observe(self, edge: int, before: Residency, after: Residency,
                 seconds: float | None = None) -> EdgeTax:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..model.recording import Op, Recording
-from ..model.text import fmt_time, plural
+from ..model.text import TextRepr, fmt_time, plural
 
 
 def _lane_names(rec: Recording) -> dict[int, str]:
@@ -59,8 +59,8 @@ def _cross_waits(rec: Recording) -> list[Wait]:
     return out
 
 
-@dataclass(frozen=True)
-class CriticalPath:
+@dataclass(frozen=True, repr=False)
+class CriticalPath(TextRepr):
     """The chain of ops, through stream order and dependencies, that ends last."""
 
     ops: tuple[int, ...]  # in time order
@@ -74,9 +74,9 @@ class CriticalPath:
     def length(self) -> float:
         return self.end - self.start
 
-    def __repr__(self) -> str:
+    def lines(self) -> list[str]:
         if not self.ops:
-            return "Critical path: empty (no finished ops)"
+            return ["Critical path: empty (no finished ops)"]
         lanes = list(dict.fromkeys(self.lanes))
         head = f"Critical path: {len(self.ops)} ops over {plural(len(lanes), 'lane')}"
         lines = [f"{head}, {fmt_time(self.length)}"]
@@ -92,7 +92,7 @@ class CriticalPath:
         for w in self.waits:
             lines.append(f"  wait: {w.waiter} waited {fmt_time(w.seconds)} for {w.on} "
                          f"(op {w.src} -> op {w.dst})")
-        return "\n".join(lines)
+        return lines
 
 
 def critical_path(rec: Recording) -> CriticalPath:
@@ -130,8 +130,8 @@ def critical_path(rec: Recording) -> CriticalPath:
     )
 
 
-@dataclass(frozen=True)
-class Waits:
+@dataclass(frozen=True, repr=False)
+class Waits(TextRepr):
     """Time each lane spent held by another lane's producer, summed per pair."""
 
     totals: tuple[tuple[str, str, float, int], ...]  # (waiter, on, seconds, count)
@@ -139,13 +139,13 @@ class Waits:
     def seconds(self, waiter: str, on: str | None = None) -> float:
         return sum(s for w, o, s, _ in self.totals if w == waiter and on in (None, o))
 
-    def __repr__(self) -> str:
+    def lines(self) -> list[str]:
         if not self.totals:
-            return "Waits: no lane waited on another"
+            return ["Waits: no lane waited on another"]
         lines = ["Waits (time a lane could not start because another lane's producer ran):"]
         lines += [f"  {w} waited {fmt_time(s)} on {o} ({plural(n, 'time')})"
                   for w, o, s, n in self.totals]
-        return "\n".join(lines)
+        return lines
 
 
 def waits(rec: Recording) -> Waits:

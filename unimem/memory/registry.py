@@ -28,7 +28,7 @@ import mlx.core as mx
 from ..devices import platform
 from ..model.memory import ALLOCATED, EVALUATED, FREED, LAZY, Entry, RegistrySnapshot, Residency
 from ..model.recording import Op, Recording
-from ..model.text import fmt_dtype
+from ..model.text import TextRepr, fmt_dtype
 from .residency import residencies
 
 
@@ -48,13 +48,15 @@ class _Slot:
             self.buffer = None
 
 
-class Registry:
+class Registry(TextRepr):
     """Weakly referenced arrays with name, size, producing stream and state.
 
     ``add`` registers an array by name; ``observe`` registers the outputs of a
     recorded op (``um.watch`` calls it). ``limit`` bounds memory for long watches:
     past it, entries are dropped down to 90% of it, freed ones first, oldest first.
     """
+
+    _html_class = "unimem-registry"
 
     def __init__(self, recording: Recording | None = None, *, limit: int = 10_000) -> None:
         if limit < 1:
@@ -202,11 +204,6 @@ class Registry:
     def lines(self, recording: Recording | None = None) -> list[str]:
         return self.snapshot(recording, probe=False).lines()
 
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return self.snapshot(probe=False)._repr_html_()
 
 
 def _op(rec: Recording | None, op_id: int | None) -> Op | None:

@@ -19,7 +19,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..devices import platform
-from ..model.text import fmt_bytes, fmt_time, pre_html
+from ..model.text import TextRepr, fmt_bytes, fmt_time
 from .residency import check_evaluated, np_view
 
 
@@ -98,9 +98,11 @@ CONVERSIONS: list[tuple[str, str, Probe]] = [
 ]
 
 
-@dataclass
-class ZeroCopyReport:
+@dataclass(repr=False)
+class ZeroCopyReport(TextRepr):
     """Which conversions copy here, with proof and measured time."""
+
+    _html_class = "unimem-zerocopy"
 
     backend: str
     nbytes: int
@@ -125,11 +127,6 @@ class ZeroCopyReport:
                    "output moves it into managed memory")
         return out
 
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return pre_html(repr(self), "unimem-zerocopy")
 
 
 def zero_copy_report(nbytes: int = 16 * 2**20, repeat: int = 5) -> ZeroCopyReport:

@@ -9,13 +9,12 @@ are fenced to it, so the graph carries that node too, marked ``synthetic``.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .text import fmt_placement, plural
+from .text import TextRepr, fmt_placement, plural
 
 SAME_STREAM = "same stream"
 CROSS_STREAM = "cross stream"  # a fence between two streams of one device
@@ -77,9 +76,11 @@ def classify(producer: StreamId, consumer: StreamId) -> str:
     return DEVICE_SWITCH if producer.device != consumer.device else CROSS_STREAM
 
 
-@dataclass
-class Graph:
+@dataclass(repr=False)
+class Graph(TextRepr):
     """A function's primitives as MLX would evaluate them, before anything runs."""
+
+    _html_class = "unimem-graph"
 
     title: str
     placement: dict[str, str]
@@ -159,7 +160,7 @@ class Graph:
         return dict(out)
 
     # -- views -----------------------------------------------------------------
-    def _summary_lines(self) -> list[str]:
+    def lines(self) -> list[str]:
         lines = [f"Graph of {self.title} ({plural(len(self.primitives), 'primitive')})"]
         placement = fmt_placement(self.placement) or "(no stream parameters)"
         lines.append(f"  placement: {placement}")
@@ -176,14 +177,6 @@ class Graph:
             lines.append("  cross-stream edges: none")
         lines += [f"  note: {n}" for n in self.notes]
         return lines
-
-    def __repr__(self) -> str:
-        return "\n".join(self._summary_lines())
-
-    def _repr_html_(self) -> str:
-        body = "<br>".join(html.escape(line).replace("  ", "&nbsp;&nbsp;") for line in
-                           self._summary_lines())
-        return f"<div class='unimem-graph' style='font-family:monospace'>{body}</div>"
 
     def to_dict(self) -> dict[str, Any]:
         return {

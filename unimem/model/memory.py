@@ -13,13 +13,12 @@ holds pages has NumPy loaded already, and ``unimem.model`` loads without it.
 from __future__ import annotations
 
 import errno
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .recording import Recording
-from .text import fmt_bytes, fmt_shape, fmt_time, html_table, plural, pre_html, text_table
+from .text import TextRepr, fmt_bytes, fmt_shape, fmt_time, plural, text_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,13 +52,15 @@ class Run:
     count: int
 
 
-@dataclass
-class Residency:
+@dataclass(repr=False)
+class Residency(TextRepr):
     """Per-page location of one array's host mapping, with its platform meaning.
 
     ``pages`` holds one code per page: ``>= 0`` host NUMA node, ``NOT_ON_HOST``
     (-ENOENT), another negative errno, or ``NOT_PROBED`` where no probe exists.
     """
+
+    _html_class = "unimem-residency"
 
     shape: tuple[int, ...]
     dtype: str
@@ -136,11 +137,6 @@ class Residency:
         out += [f"  note: {n}" for n in self.notes]
         return out
 
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return pre_html(repr(self), "unimem-residency")
 
 
 def code_label(code: int) -> str:
@@ -192,14 +188,16 @@ class Entry:
     producer: int | None  # recording op id
 
 
-@dataclass(frozen=True)
-class RegistrySnapshot:
+@dataclass(frozen=True, repr=False)
+class RegistrySnapshot(TextRepr):
     """A registry read at one moment: every entry and the residency of those probed.
 
     ``residency`` is keyed by entry name and holds only the arrays the registry
     chose to probe; ``probed`` says whether probing was asked for at all, and
     ``backend`` is the platform the snapshot was taken on.
     """
+
+    _html_class = "unimem-registry"
 
     entries: tuple[Entry, ...]
     residency: Mapping[str, Residency]
@@ -226,12 +224,6 @@ class RegistrySnapshot:
             head += f", {self.dropped} older entries dropped (limit {self.limit})"
         return [head, *text_table(self.table())]
 
-    def __repr__(self) -> str:
-        return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return (f"<div><b>{html.escape(self.lines()[0])}</b>"
-                f"{html_table(self.table(), 'unimem-registry')}</div>")
 
 
 class SnapshotSource(Protocol):

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import Graph
-
-# fmt_bytes stays importable from here, next to fmt_time: the project's documented home
-from .text import fmt_bytes, fmt_placement, fmt_time, pre_html  # noqa: F401
+from .text import TextRepr, fmt_placement, fmt_time
 
 UNTRACKED_LANE = "untracked"
 
@@ -131,9 +129,11 @@ def _quantiles(xs: tuple[float, ...]) -> list[float]:
     return statistics.quantiles(xs, n=4, method="inclusive")
 
 
-@dataclass
-class Recording:
+@dataclass(repr=False)
+class Recording(TextRepr):
     """A measured (or loaded) run: lanes, ops, flows, memory, and how it was made."""
+
+    _html_class = "unimem-recording"
 
     title: str
     placement: dict[str, str]
@@ -207,7 +207,7 @@ class Recording:
         return out
 
     # -- views ---------------------------------------------------------------
-    def summary_lines(self) -> list[str]:
+    def lines(self) -> list[str]:
         placement = fmt_placement(self.placement)
         head = f"Recording of {self.title}" + (f" ({placement})" if placement else "")
         lines = [head, f"  method: {self.method}"]
@@ -222,20 +222,21 @@ class Recording:
         lines.append(f"  times: {self.provenance()}")
         if self.timing is not None:
             lines.append(f"  plain runs: {self.timing.describe()}")
-        if self.wall is not None and self.overhead is not None:
-            lines.append(f"  instrumented run: {fmt_time(self.wall)} = "
-                         f"{self.overhead:.2f}× the plain median")
-        if self.makespan is not None:
-            gap = f" = {self.makespan_gap:.2f}× the plain median" if self.makespan_gap else ""
-            lines.append(f"  timeline makespan: {fmt_time(self.makespan)}{gap}")
+        lines += [f"  {line}" for line in self.fidelity_lines()]
         lines += [f"  note: {n}" for n in self.notes]
         return lines
 
-    def __repr__(self) -> str:
-        return "\n".join(self.summary_lines())
-
-    def _repr_html_(self) -> str:
-        return pre_html(repr(self), "unimem-recording")
+    def fidelity_lines(self) -> list[str]:
+        """How far the recorded run is from a plain one: the recording's repr and the
+        timeline widget's header both show these lines, so they never disagree."""
+        lines = []
+        if self.wall is not None and self.overhead is not None:
+            lines.append(f"instrumented run: {fmt_time(self.wall)} = "
+                         f"{self.overhead:.2f}× the plain median")
+        if self.makespan is not None:
+            gap = f" = {self.makespan_gap:.2f}× the plain median" if self.makespan_gap else ""
+            lines.append(f"timeline makespan: {fmt_time(self.makespan)}{gap}")
+        return lines
 
     def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
         """Chrome Trace Event JSON (opens in Perfetto); written to ``path`` if given."""

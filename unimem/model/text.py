@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from functools import cache
+from typing import ClassVar
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -73,3 +74,25 @@ def html_table(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
                    for r in rows[1:])
     attr = f" class='{css_class}'" if css_class else ""
     return f"<table{attr}><tr>{head}</tr>{body}</table>"
+
+
+class TextRepr:
+    """One text source for a report: ``lines()`` gives both ``repr()`` and Jupyter's HTML.
+
+    As in Rich's Jupyter support, the HTML is the same text, escaped, in a
+    ``<pre>`` block, so the plain text that nbval compares and the page a student
+    reads cannot drift apart. A class gives its lines; this mixin does the rest.
+    """
+
+    _html_class: ClassVar[str] = "unimem-report"
+
+    def lines(self) -> list[str]:
+        """The report, one string per line, with no addresses and no wall-clock times."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        return pre_html(repr(self), self._html_class)
+
