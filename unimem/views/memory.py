@@ -20,7 +20,7 @@ from ..memory.registry import ALLOCATED, EVALUATED, Entry, Registry
 from ..memory.residency import NOT_ON_HOST, NOT_PROBED, Residency, residencies
 from ..model.recording import MemorySample, Recording
 from ..model.text import fmt_bytes, fmt_shape, fmt_time
-from .assets import asset
+from .assets import esm
 
 COUNTERS = {
     "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
@@ -97,7 +97,7 @@ class MemoryView(anywidget.AnyWidget):
     ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
     """
 
-    _esm = asset("memory.js")
+    _esm = esm("memory.js")
     counters = traitlets.Bytes(b"").tag(sync=True)  # float64, 4 rows: t, active, cache, peak
     n_samples = traitlets.Int(0).tag(sync=True)
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
