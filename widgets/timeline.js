@@ -4,21 +4,25 @@
 // Bars narrower than a pixel are summed per pixel column per lane (level of
 // detail), so the cost of a frame is bounded by the canvas width, not the op count.
 //
-// Model state (written by unimem/_timeline.py):
-//   _meta      JSON: recordings [{label, title, placement, lines, starts, ops_total,
-//              ops: [first bar, count], flows: [..], memory: [..], in_flight}], lanes
-//              [{recording, name, label, device}], strings, arrays {name: [byte offset,
-//              length, "f8"|"i4"|"u1"]}, n_ops, n_flows, n_memory, now.
+// Model state (written by unimem/views/timeline.py). Data, not display text: the
+// words and colours are chosen here.
+//   _meta      JSON: recordings [{label, title, placement: {parameter: device}, method,
+//              timing: null or {plain_median, wall, makespan} (seconds), ops_total,
+//              ops: [first bar, count], measured_starts, in_flight, flows: [..],
+//              memory: [..]}], lanes [{recording, lane, name, label, device}],
+//              flow_kinds (names), strings, arrays {name: [byte offset, length,
+//              "f8"|"i4"|"u1"]}, n_ops, n_flows, n_memory, now.
 //   _payload   bytes: columns start, end (NaN: in flight), nbytes, row (lane), name and
 //              info (string table), id (op id), flags (1 start measured, 2 in flight),
-//              flow_src, flow_dst (bar indices), flow_kind, mem_t/active/cache/peak.
+//              flow_src, flow_dst (bar indices), flow_kind (index into flow_kinds),
+//              mem_t/active/cache/peak.
 //   _highlight bar indices of a chain to draw highlighted (e.g. a critical path).
 //   hovered    written here: op id under the mouse in recording 0, -1 for none.
 
 const ROW_H = 22, MEM_H = 56, HEAD_H = 32, GAP = 8, AXIS_H = 22, LABEL_W = 190;
 const COLORS = { gpu: "#7b3fbf", cpu: "#1f77b4", "?": "#8a8a8a" };
 const MEM_COLORS = { active: "#1f77b4", cache: "#2ca02c", peak: "#d62728" };
-const FLOW_COLORS = ["#444", "#d62728", "#8a8a8a"]; // cross stream, device switch, untracked
+const FLOW_COLORS = { "cross stream": "#444", "device switch": "#d62728", untracked: "#8a8a8a" };
 const HIGHLIGHT = "#ff9800";
 const TYPES = { f8: Float64Array, i4: Int32Array, u1: Uint8Array };
 const START_MEASURED = 1, IN_FLIGHT = 2;
@@ -62,6 +66,25 @@ function tickLabel(t, step) {
   const digits = Math.max(0, -Math.floor(Math.log10(step / unit) + 1e-9));
   return `${(t / unit).toFixed(digits)} ${name}`;
 }
+// How a recording's starts were timed, as Timeline's repr says it (ends are measured).
+function startsWords(rec) {
+  const n = rec.ops[1], m = rec.measured_starts;
+  if (!n) return "";
+  return m === n ? "measured starts" : m === 0 ? "derived starts" : "derived and measured starts";
+}
+
+// How the recording was made and what looking cost, from its plain runs' median.
+function fidelityLines(rec) {
+  const lines = [rec.method], t = rec.timing;
+  if (!t) return lines;
+  const times = (s) => `${(s / t.plain_median).toFixed(2)}× the plain median`;
+  if (t.wall !== null) lines.push(`instrumented run ${fmtTime(t.wall)} = ${times(t.wall)}`);
+  if (t.makespan !== null) {
+    lines.push(`timeline makespan ${fmtTime(t.makespan)}` + (t.makespan ? ` = ${times(t.makespan)}` : ""));
+  }
+  return lines;
+}
+
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 }
@@ -176,8 +199,8 @@ function render({ model, el }) {
   function buildDom() {
     const { meta } = data;
     const devices = new Set(meta.lanes.map((l) => l.device));
-    const anyDerived = meta.recordings.some((r) => r.starts.includes("derived"));
-    const anyMeasured = meta.recordings.some((r) => r.starts.includes("measured starts"));
+    const anyDerived = meta.recordings.some((r) => r.measured_starts < r.ops[1]);
+    const anyMeasured = meta.recordings.some((r) => r.measured_starts > 0);
     const anyFlight = meta.recordings.some((r) => r.in_flight > 0);
     const sw = (c, extra = "") => `<span class="sw" style="background:${c};${extra}"></span>`;
     head.innerHTML = [
@@ -196,11 +219,14 @@ function render({ model, el }) {
       const shown = rec.ops[1] < rec.ops_total ? `showing last ${rec.ops[1]} of ${rec.ops_total} ops` : `${rec.ops[1]} ops`;
       const flight = rec.in_flight ? ` · ${rec.in_flight} in flight` : "";
       const title = rec.label !== rec.title ? `${rec.label}: ${rec.title}` : rec.title;
-      const how = rec.starts ? [`measured ends, ${rec.starts}`] : [];
-      const facts = [shown + flight, ...how, ...rec.lines.slice(1)].join(" · ");
-      t.innerHTML = `<b>${esc(title)}</b>${rec.placement ? ` (${esc(rec.placement)})` : ""} · ${esc(facts)}` +
-        `<br>${esc(rec.lines[0] || "")}`;
-      t.title = rec.lines.join("\n");
+      const starts = startsWords(rec), lines = fidelityLines(rec);
+      const how = starts ? [`measured ends, ${starts}`] : [];
+      const facts = [shown + flight, ...how, ...lines.slice(1)].join(" · ");
+      // parameter names are identifiers, never index-like keys: JS keeps their order
+      const placement = Object.entries(rec.placement).map(([k, v]) => `${k}=${v}`).join(", ");
+      t.innerHTML = `<b>${esc(title)}</b>${placement ? ` (${esc(placement)})` : ""} · ${esc(facts)}` +
+        `<br>${esc(lines[0])}`;
+      t.title = lines.join("\n");
       labels.appendChild(t);
     });
     meta.lanes.forEach((lane, row) => {
@@ -330,16 +356,16 @@ function render({ model, el }) {
   }
 
   function drawFlows(ctx) {
-    const { cols, end } = data;
+    const { cols, end, meta } = data;
     const src = cols.flow_src, dst = cols.flow_dst, kind = cols.flow_kind;
-    const paths = FLOW_COLORS.map(() => new Path2D());
+    const paths = meta.flow_kinds.map(() => new Path2D());
     let drawn = 0;
     for (let f = 0; f < src.length; f++) {
       const a = src[f], b = dst[f];
       const xa = xOf(end[a]), xb = xOf(cols.start[b]);
       if ((xa < 0 && xb < 0) || (xa > width && xb > width)) continue;
       const ya = layout.laneY[cols.row[a]] + ROW_H / 2, yb = layout.laneY[cols.row[b]] + ROW_H / 2;
-      const p = paths[kind[f]] || paths[0];
+      const p = paths[kind[f]];
       p.moveTo(xa, ya); p.lineTo(xb, yb);
       const ang = Math.atan2(yb - ya, xb - xa);
       p.moveTo(xb, yb); p.lineTo(xb - 6 * Math.cos(ang - 0.4), yb - 6 * Math.sin(ang - 0.4));
@@ -347,7 +373,7 @@ function render({ model, el }) {
       drawn++;
     }
     ctx.lineWidth = 1; ctx.globalAlpha = Math.max(0.15, Math.min(0.8, width / 4 / Math.max(1, drawn)));
-    paths.forEach((p, k) => { ctx.strokeStyle = FLOW_COLORS[k]; ctx.stroke(p); });
+    paths.forEach((p, k) => { ctx.strokeStyle = FLOW_COLORS[meta.flow_kinds[k]] || FLOW_COLORS["cross stream"]; ctx.stroke(p); });
     ctx.globalAlpha = 1;
     return drawn;
   }
