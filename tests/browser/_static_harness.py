@@ -1,10 +1,12 @@
-"""widgets/timeline.js in headless Chromium without Jupyter: a static page and a fake model.
+"""The timeline widget in headless Chromium without Jupyter: a static page and a fake model.
 
-The page imports the ES module exactly as anywidget does (``default.render({model,
-el})``) and hands it a minimal model (get/set/on/off/save_changes/send) holding the
-real state a :class:`unimem.Timeline` would sync: its meta, its binary payload (as
-the DataView ipywidgets delivers) and its highlight. Served over HTTP from a temp
-folder (Chromium refuses ES module imports from file://). Used by
+The page imports the widget's ES module (``Timeline._esm``: widgets/shared.js,
+timeline.js and timeline_draw.js joined) exactly as anywidget does
+(``default.render({model, el})``) and hands it a minimal model
+(get/set/on/off/save_changes/send) holding the real state a :class:`unimem.Timeline`
+would sync: its meta, its binary payload (as the DataView ipywidgets delivers) and
+its highlight. Served over HTTP from a temp folder (Chromium refuses ES module
+imports from file://). Used by
 benchmarks/render.py (timings) and tests/browser/test_timeline_static.py (smoke).
 """
 
@@ -21,8 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from unimem.views.assets import asset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -117,7 +117,7 @@ def serve(timeline: Any) -> Iterator[str]:
     server = None
     try:
         state, payload = widget_state(timeline)
-        shutil.copy(asset("timeline.js"), folder / "timeline.js")
+        (folder / "timeline.js").write_text(timeline._esm, encoding="utf-8")
         (folder / "state.json").write_text(json.dumps(state))
         (folder / "payload.bin").write_bytes(payload)
         (folder / "index.html").write_text(PAGE)

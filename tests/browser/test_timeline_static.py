@@ -66,6 +66,8 @@ def test_renders_lanes_bars_flows_and_interacts(browser):
                 f"median · timeline makespan {fmt_time(first.makespan)} = "
                 f"{first.makespan_gap:.2f}× the plain median") in titles[0]
         assert "plain median" not in titles[1]  # no plain runs to compare with
+        legend = page.locator(".unimem-timeline-head").inner_text()
+        assert "device switch" in legend and "cross-stream wait" not in legend  # kinds present
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "timeline_static.png"), full_page=True)
 

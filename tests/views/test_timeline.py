@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import unimem as um
 from unimem import Timeline
 from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording, Timing
-from unimem.views.assets import asset
+from unimem.views.assets import asset, esm
 
 
 def columns(tl: Timeline) -> dict[str, np.ndarray]:
@@ -182,12 +183,22 @@ def test_bad_input_says_what_to_do():
 def test_widget_wiring_and_text():
     tl = Timeline(chain(3))
     assert tl.hovered == -1 and tl.trait_metadata("hovered", "sync")
-    assert asset("timeline.js").read_text().count("export default") == 1
-    assert "export default" in tl._esm
     data = tl._repr_mimebundle_()
     bundle = data[0] if isinstance(data, tuple) else data
     assert bundle["text/plain"] == repr(tl)
     assert "0x" not in repr(tl)
+
+
+def test_widget_modules_are_shared_js_then_their_own_files():
+    """No bundler: each module is widgets/shared.js (declarations only) plus the widget's
+    files, joined by esm(), with one ``export default`` (anywidget's entry point)."""
+    shared = asset("shared.js").read_text()
+    assert not re.search(r"^\s*(import|export)\b", shared, re.MULTILINE)
+    for module, files in ((Timeline(chain(3))._esm, ("timeline.js", "timeline_draw.js")),
+                          (um.MemoryView()._esm, ("memory.js",))):
+        assert module == esm(*files)
+        assert len(re.findall(r"^export default\b", module, re.MULTILINE)) == 1
+        assert module.index(shared) < min(module.index(asset(f).read_text()) for f in files)
     with pytest.raises(FileNotFoundError, match="nope.js"):
         asset("nope.js")
 

@@ -16,7 +16,7 @@ import traitlets as t
 
 from ..model.recording import Recording
 from ..model.text import plural
-from .assets import asset
+from .assets import esm
 from .timeline_payload import PackCache, Packed, pack
 
 
@@ -53,7 +53,7 @@ class Timeline(anywidget.AnyWidget):
     unless the recording measured them; the view says which.
     """
 
-    _esm = asset("timeline.js")
+    _esm = esm("timeline.js", "timeline_draw.js")
     _meta = t.Dict().tag(sync=True)
     _payload = t.Bytes(b"").tag(sync=True)
     _highlight = t.List(t.Int()).tag(sync=True)  # bar indices, in chain order
