@@ -7,7 +7,8 @@ timeline.js and timeline_draw.js joined) exactly as anywidget does
 would sync: its meta, its binary payload (as the DataView ipywidgets delivers) and
 its highlight. Served over HTTP from a temp folder (Chromium refuses ES module
 imports from file://). Used by
-benchmarks/render.py (timings) and tests/browser/test_timeline_static.py (smoke).
+benchmarks/render.py (timings), tests/browser/test_timeline_static.py (smoke) and
+tests/browser/test_js_functions_static.py (the module's functions, one by one).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,18 @@ UPDATE_JS = """async ([meta, payloadBase64, highlight]) => {
   await new Promise((res) => { const p = () => root.dataset.draws !== before ? res() : requestAnimationFrame(p); p(); });
   return {lanes: +root.dataset.lanes, bars: +root.dataset.bars, flows: +root.dataset.flows};
 }"""
+
+
+def expose(page: Any, module: str, names: Sequence[str]) -> None:
+    """Run a widget's module text in ``page`` and put its top-level ``names`` (which a
+    module keeps to itself) on ``window.unimem``, for tests of its functions."""
+    source = f"{module}\nwindow.unimem = {{ {', '.join(names)} }};\n"
+    page.evaluate("""async (src) => {
+      const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+      await import(url);
+    }""", source)
+    if page.unimem_errors:
+        raise RuntimeError(f"the module raised in the page: {page.unimem_errors}")
 
 
 def update_args(timeline: Any) -> list[Any]:
