@@ -2,67 +2,57 @@
 // panels, never one merged line), the registry table, and one residency strip per
 // array (pages coloured by where they live, buckets scaled to the strip's width).
 // Reads only what Python sends; every redraw starts from the model.
+//
+// One module with shared.js before it (unimem/views/assets.py esm(): no bundler).
+//
+// Model state (written by unimem/views/memory.py):
+//   counters       bytes: float64, 4 rows of n_samples: t, active, cache, peak
+//   n_samples      int
+//   rows           [{name, shape, dtype, bytes, buffer, stream, state, residency (text),
+//                    alive, producer (op id, -1 none), pages, offset, buckets}]
+//   strips         bytes: uint8 (bucket, class) shares out of 255; a row's buckets are
+//                  [offset, offset + buckets)
+//   classes        page class names, in the strips' column order ("host", ...)
+//   explain        {counter: what it counts}
+//   backend        "cpu", "metal" or "cuda"
+//   highlight_rows row indices to highlight (written by Python from highlight_op)
 
-const COLORS = {
-  active: "#1f77b4",
-  cache: "#9467bd",
-  peak: "#d62728",
-  host: "#2ca02c",
-  "not on host": "#ff7f0e",
-  error: "#7f7f7f",
-  shared: "#17becf",
-  "not probed": "#dddddd",
-};
-const STYLE = `
-.unimem-memory { font: 12px/1.4 system-ui, sans-serif; color: #222; }
+const CSS = `
+.unimem-memory { line-height: 1.4; }
 .unimem-memory canvas { display: block; }
 .unimem-memory-legend { display: flex; flex-direction: column; gap: 2px; margin: 4px 0 8px; }
 .unimem-memory-legend b { display: inline-block; width: 4em; margin-right: 4px; }
-.unimem-memory-swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 .unimem-registry { border-collapse: collapse; }
 .unimem-registry th, .unimem-registry td { padding: 1px 8px; text-align: left; white-space: nowrap; }
-.unimem-registry tr.unimem-hl { background: #fff3b0; }
+.unimem-registry tr.unimem-hl { background: ${PALETTE.highlight}40; }
 .unimem-registry tr.unimem-freed { color: #999; }
 .unimem-residency-strip { border: 1px solid #ccc; }
 `;
 
-function fmtBytes(n) {
-  const units = ["B", "KiB", "MiB", "GiB"];
-  let i = 0;
-  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return i === 0 ? `${n.toFixed(0)} B` : `${n.toFixed(1)} ${units[i]}`;
-}
-
-// A Bytes trait arrives as a DataView (or nothing yet): copy it out, aligned.
-function bytesOf(v) {
-  if (!v || !v.buffer) return new Uint8Array(0);
-  return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
-}
-
+// The counters' columns, over one aligned copy of their bytes.
 function counterData(model) {
   const n = model.get("n_samples");
-  const f = new Float64Array(bytesOf(model.get("counters")).buffer);
+  const f = column(bytesOf(model.get("counters")), Float64Array, 0, 4 * n);
   return { n, t: f.subarray(0, n), active: f.subarray(n, 2 * n),
            cache: f.subarray(2 * n, 3 * n), peak: f.subarray(3 * n, 4 * n) };
 }
 
 function drawCounters(canvas, model) {
   const d = counterData(model);
-  const keys = ["active", "cache", "peak"];
   const w = canvas.width, panel = 48, gap = 6;
-  canvas.height = keys.length * (panel + gap);
+  canvas.height = COUNTERS.length * (panel + gap);
   canvas.dataset.samples = String(d.n);
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, w, canvas.height);
   const t0 = d.n ? d.t[0] : 0, t1 = d.n ? d.t[d.n - 1] : 1;
   const span = t1 > t0 ? t1 - t0 : 1;
-  keys.forEach((key, k) => {
+  COUNTERS.forEach((key, k) => {
     const y0 = k * (panel + gap), ys = d[key];
     let top = 1;
     for (let i = 0; i < d.n; i++) top = Math.max(top, ys[i]);
     ctx.fillStyle = "#f7f7f7";
     ctx.fillRect(0, y0, w, panel);
-    ctx.strokeStyle = COLORS[key];
+    ctx.strokeStyle = PALETTE[key];
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     for (let i = 0; i < d.n; i++) {
@@ -76,10 +66,8 @@ function drawCounters(canvas, model) {
     const last = d.n ? ys[d.n - 1] : 0;
     ctx.fillText(`${key}: ${fmtBytes(last)} (max ${fmtBytes(d.n ? top : 0)})`, 4, y0 + 11);
   });
-  const secs = d.n ? t1 - t0 : 0;
-  const label = secs >= 1 ? `${secs.toFixed(2)} s` : `${(secs * 1e3).toFixed(2)} ms`;
   ctx.textAlign = "right";
-  ctx.fillText(`${d.n} samples over ${label}`, w - 4, 11);
+  ctx.fillText(`${d.n} samples over ${fmtTime(d.n ? t1 - t0 : 0)}`, w - 4, 11);
   ctx.textAlign = "left";
 }
 
@@ -100,7 +88,7 @@ function drawStrip(canvas, strips, row, classes) {
     for (let j = 0; j < c; j++) {
       const hh = (share[j] / total) * h;
       if (hh <= 0) continue;
-      ctx.fillStyle = COLORS[classes[j]] || "#000";
+      ctx.fillStyle = PALETTE[classes[j]];
       ctx.fillRect(x, y, 1, hh + 0.5);
       y += hh;
     }
@@ -108,25 +96,17 @@ function drawStrip(canvas, strips, row, classes) {
 }
 
 function legend(model) {
-  const box = document.createElement("div");
-  box.className = "unimem-memory-legend";
+  const box = element("div", "unimem-memory-legend");
   const explain = model.get("explain");
-  for (const key of ["active", "cache", "peak"]) {
-    const line = document.createElement("div");
-    line.innerHTML = `<span class="unimem-memory-swatch" style="background:${COLORS[key]}"></span>`;
-    const b = document.createElement("b");
+  for (const key of COUNTERS) {
+    const line = element("div"), b = element("b");
+    line.innerHTML = swatch(PALETTE[key]);
     b.textContent = key;
     line.append(b, document.createTextNode(explain[key] || ""));
     box.append(line);
   }
-  const pages = document.createElement("div");
-  pages.append(document.createTextNode("pages: "));
-  for (const cls of model.get("classes")) {
-    const s = document.createElement("span");
-    s.className = "unimem-memory-swatch";
-    s.style.background = COLORS[cls];
-    pages.append(s, document.createTextNode(`${cls}  `));
-  }
+  const pages = element("div");
+  pages.innerHTML = "pages: " + model.get("classes").map((cls) => `${swatch(PALETTE[cls])}${esc(cls)}  `).join("");
   box.append(pages);
   return box;
 }
@@ -136,12 +116,11 @@ function table(model) {
   const hl = new Set(model.get("highlight_rows"));
   const strips = bytesOf(model.get("strips"));
   const classes = model.get("classes");
-  const t = document.createElement("table");
-  t.className = "unimem-registry";
+  const t = element("table", "unimem-registry");
   const cols = ["name", "shape", "dtype", "bytes", "buffer", "stream", "state", "residency"];
   const head = t.insertRow();
   for (const c of [...cols, "pages"]) {
-    const th = document.createElement("th");
+    const th = element("th");
     th.textContent = c;
     head.append(th);
   }
@@ -152,8 +131,7 @@ function table(model) {
     if (hl.has(i)) tr.classList.add("unimem-hl");
     if (!row.alive) tr.classList.add("unimem-freed");
     for (const c of cols) tr.insertCell().textContent = String(row[c]);
-    const canvas = document.createElement("canvas");
-    canvas.className = "unimem-residency-strip";
+    const canvas = element("canvas", "unimem-residency-strip");
     canvas.width = 240;
     canvas.height = 12;
     canvas.dataset.pages = String(row.pages);
@@ -165,18 +143,13 @@ function table(model) {
 }
 
 function render({ model, el }) {
-  const style = document.createElement("style");
-  style.textContent = STYLE;
-  const root = document.createElement("div");
-  root.className = "unimem-memory";
-  const counters = document.createElement("div");
-  counters.className = "unimem-memory-counters";
-  const canvas = document.createElement("canvas");
+  const root = mount(el, "unimem-memory", CSS);
+  const counters = element("div", "unimem-memory-counters");
+  const canvas = element("canvas");
   canvas.width = 640;
   counters.append(canvas);
-  const tableBox = document.createElement("div");
-  root.append(style, counters, legend(model), tableBox);
-  el.append(root);
+  const tableBox = element("div");
+  root.append(counters, legend(model), tableBox);
 
   const redrawCounters = () => drawCounters(canvas, model);
   const redrawTable = () => {

@@ -1,11 +1,14 @@
-"""widgets/timeline.js in headless Chromium without Jupyter: a static page and a fake model.
+"""The timeline widget in headless Chromium without Jupyter: a static page and a fake model.
 
-The page imports the ES module exactly as anywidget does (``default.render({model,
-el})``) and hands it a minimal model (get/set/on/off/save_changes/send) holding the
-real state a :class:`unimem.Timeline` would sync: its meta, its binary payload (as
-the DataView ipywidgets delivers) and its highlight. Served over HTTP from a temp
-folder (Chromium refuses ES module imports from file://). Used by
-benchmarks/render.py (timings) and tests/browser/test_timeline_static.py (smoke).
+The page imports the widget's ES module (``Timeline._esm``: widgets/shared.js,
+timeline.js and timeline_draw.js joined) exactly as anywidget does
+(``default.render({model, el})``) and hands it a minimal model
+(get/set/on/off/save_changes/send) holding the real state a :class:`unimem.Timeline`
+would sync: its meta, its binary payload (as the DataView ipywidgets delivers) and
+its highlight. Served over HTTP from a temp folder (Chromium refuses ES module
+imports from file://). Used by
+benchmarks/render.py (timings), tests/browser/test_timeline_static.py (smoke) and
+tests/browser/test_js_functions_static.py (the module's functions, one by one).
 """
 
 from __future__ import annotations
@@ -17,12 +20,10 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from unimem.views.assets import asset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -92,6 +93,18 @@ UPDATE_JS = """async ([meta, payloadBase64, highlight]) => {
 }"""
 
 
+def expose(page: Any, module: str, names: Sequence[str]) -> None:
+    """Run a widget's module text in ``page`` and put its top-level ``names`` (which a
+    module keeps to itself) on ``window.unimem``, for tests of its functions."""
+    source = f"{module}\nwindow.unimem = {{ {', '.join(names)} }};\n"
+    page.evaluate("""async (src) => {
+      const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+      await import(url);
+    }""", source)
+    if page.unimem_errors:
+        raise RuntimeError(f"the module raised in the page: {page.unimem_errors}")
+
+
 def update_args(timeline: Any) -> list[Any]:
     """UPDATE_JS's argument for ``timeline``'s current state."""
     state, payload = widget_state(timeline)
@@ -117,7 +130,7 @@ def serve(timeline: Any) -> Iterator[str]:
     server = None
     try:
         state, payload = widget_state(timeline)
-        shutil.copy(asset("timeline.js"), folder / "timeline.js")
+        (folder / "timeline.js").write_text(timeline._esm, encoding="utf-8")
         (folder / "state.json").write_text(json.dumps(state))
         (folder / "payload.bin").write_bytes(payload)
         (folder / "index.html").write_text(PAGE)

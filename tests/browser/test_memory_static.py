@@ -1,4 +1,4 @@
-"""widgets/memory.js in headless Chromium, fed a real MemoryView's state (no Jupyter).
+"""widgets/memory.js (with shared.js: MemoryView._esm) in headless Chromium, fed a real MemoryView's state (no Jupyter).
 
 Checks the DOM contract (.unimem-memory, .unimem-memory-counters, .unimem-registry,
 one .unimem-residency-strip per row with data-pages), that strips are painted in
@@ -21,7 +21,6 @@ from _static_harness import browser_page
 from unimem import MemoryView
 from unimem.memory.registry import Registry
 from unimem.model.recording import Lane, MemorySample, Op, Recording
-from unimem.views.assets import asset
 
 pytestmark = pytest.mark.browser
 BYTES = ("counters", "strips")
@@ -66,7 +65,7 @@ def test_memory_view_renders_counters_table_and_strips(browser):
     reg.observe(0, [x])
     reg.observe(1, [y])
     view = MemoryView(rec, reg, probe=True)
-    js = base64.b64encode(asset("memory.js").read_bytes()).decode()
+    js = base64.b64encode(view._esm.encode()).decode()
     html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
     with browser_page(browser) as page:  # the session Chromium: one Playwright per thread
         page.set_content(html)

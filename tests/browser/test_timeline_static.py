@@ -24,7 +24,8 @@ from _static_harness import (
 )
 
 from unimem import Timeline
-from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording
+from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording, Timing
+from unimem.model.text import fmt_time
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -45,8 +46,9 @@ def recording(title: str, n: int, in_flight: bool) -> Recording:
 
 
 def test_renders_lanes_bars_flows_and_interacts(browser):
-    tl = Timeline(recording("first", 12, in_flight=True), recording("second", 6, False),
-                  labels=["one", "two"])
+    first = recording("first", 12, in_flight=True)
+    first.timing, first.wall = Timing((2e-3, 3e-3, 4e-3), 1), 25e-3
+    tl = Timeline(first, recording("second", 6, False), labels=["one", "two"])
     tl.highlight([0, 1, 2])
     with serve(tl) as url, browser_page(browser) as page:
         open_timeline(page, url)
@@ -56,7 +58,16 @@ def test_renders_lanes_bars_flows_and_interacts(browser):
         assert root.get_attribute("data-flows") == "16"
         labels = page.locator(".unimem-lane-label").all_inner_texts()
         assert len(labels) == 4 and labels[0].startswith("GPU") and labels[1].startswith("CPU")
-        assert page.locator(".unimem-recording-title").count() == 2
+        titles = page.locator(".unimem-recording-title").all_inner_texts()
+        assert len(titles) == 2
+        # words and numbers chosen in the page from data, as Python's repr and fmt_time say them
+        assert "measured ends, derived starts" in titles[0] and "derived starts" in repr(tl)
+        assert (f"instrumented run {fmt_time(first.wall)} = {first.overhead:.2f}× the plain "
+                f"median · timeline makespan {fmt_time(first.makespan)} = "
+                f"{first.makespan_gap:.2f}× the plain median") in titles[0]
+        assert "plain median" not in titles[1]  # no plain runs to compare with
+        legend = page.locator(".unimem-timeline-head").inner_text()
+        assert "device switch" in legend and "cross-stream wait" not in legend  # kinds present
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "timeline_static.png"), full_page=True)
 

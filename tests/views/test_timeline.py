@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import unimem as um
 from unimem import Timeline
 from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording, Timing
-from unimem.views.assets import asset
+from unimem.views.assets import asset, esm
 
 
 def columns(tl: Timeline) -> dict[str, np.ndarray]:
@@ -61,7 +62,8 @@ def test_lanes_bars_flows_and_strings():
     assert list(cols["id"]) == [0, 1, 2, 3]
     assert list(cols["nbytes"]) == [64, 64, 128, 128]
     assert (list(cols["flow_src"]), list(cols["flow_dst"])) == ([0], [2])
-    assert meta["flow_kinds"][cols["flow_kind"][0]] == "device switch"
+    assert meta["flow_kinds"] == ["device switch"]  # only the kinds the payload uses
+    assert list(cols["flow_kind"]) == [0]
     assert meta["n_ops"] == 4 and meta["n_flows"] == 1
 
 
@@ -84,22 +86,22 @@ def test_memory_counters_sorted_on_the_recording_clock():
     assert list(cols["mem_peak"]) == [100, 300]
 
 
-def test_measured_and_derived_are_labelled():
+def test_measured_and_derived_are_counted_and_labelled():
     tl = Timeline(two_lanes())
     rec = tl._meta["recordings"][0]
-    assert rec["starts"] == "derived and measured starts"
-    assert rec["lines"] == ["measured: test"]
+    assert (rec["measured_starts"], rec["ops"][1], rec["in_flight"]) == (1, 4, 1)
+    assert rec["method"] == "measured: test" and rec["timing"] is None
+    assert rec["placement"] == {"d1": "cpu", "d2": "gpu"}
     assert repr(tl) == ("Timeline: 2 lanes, 4 bars, 1 cross-stream flow; measured ends, "
                         "derived and measured starts; 1 in flight; "
                         "memory lane (active, cache, peak)")
 
 
-def test_fidelity_lines_carry_overhead_and_makespan_gap():
+def test_timing_travels_as_seconds_for_the_widget_to_compare():
     rec = chain(4)
     rec.timing, rec.wall = Timing((2e-3, 2e-3, 2e-3), 1), 5e-3
-    lines = Timeline(rec)._meta["recordings"][0]["lines"]
-    assert lines == ["measured: test", "instrumented run 5.00 ms = 2.50× the plain median",
-                     "timeline makespan 4.00 ms = 2.00× the plain median"]
+    timing = Timeline(rec)._meta["recordings"][0]["timing"]
+    assert timing == {"plain_median": 2e-3, "wall": 5e-3, "makespan": pytest.approx(4e-3)}
 
 
 def test_window_keeps_the_most_recent_ops_and_flows_inside_it():
@@ -181,12 +183,22 @@ def test_bad_input_says_what_to_do():
 def test_widget_wiring_and_text():
     tl = Timeline(chain(3))
     assert tl.hovered == -1 and tl.trait_metadata("hovered", "sync")
-    assert asset("timeline.js").read_text().count("export default") == 1
-    assert "export default" in tl._esm
     data = tl._repr_mimebundle_()
     bundle = data[0] if isinstance(data, tuple) else data
     assert bundle["text/plain"] == repr(tl)
     assert "0x" not in repr(tl)
+
+
+def test_widget_modules_are_shared_js_then_their_own_files():
+    """No bundler: each module is widgets/shared.js (declarations only) plus the widget's
+    files, joined by esm(), with one ``export default`` (anywidget's entry point)."""
+    shared = asset("shared.js").read_text()
+    assert not re.search(r"^\s*(import|export)\b", shared, re.MULTILINE)
+    for module, files in ((Timeline(chain(3))._esm, ("timeline.js", "timeline_draw.js")),
+                          (um.MemoryView()._esm, ("memory.js",))):
+        assert module == esm(*files)
+        assert len(re.findall(r"^export default\b", module, re.MULTILINE)) == 1
+        assert module.index(shared) < min(module.index(asset(f).read_text()) for f in files)
     with pytest.raises(FileNotFoundError, match="nope.js"):
         asset("nope.js")
 
@@ -199,8 +211,10 @@ def test_profile_recording_and_its_chrome_round_trip(fun, ab):
     assert [x["name"] for x in tl._meta["lanes"]] == [lane.name for lane in rec.lanes]
     assert tl._meta["n_ops"] == len(rec.ops) == 501
     assert not np.isnan(columns(tl)["end"]).any()
-    assert tl._meta["recordings"][0]["starts"] == "derived starts"
-    assert len(tl._meta["recordings"][0]["lines"]) == 3  # method, overhead, makespan
+    meta = tl._meta["recordings"][0]
+    assert meta["measured_starts"] == 0 and meta["ops"][1] == 501
+    assert meta["timing"]["plain_median"] == rec.timing.median
+    assert (meta["timing"]["wall"], meta["timing"]["makespan"]) == (rec.wall, rec.makespan)
     loaded = Timeline(Recording.load(rec.to_chrome_trace()))
     assert columns(loaded)["end"] == pytest.approx(columns(tl)["end"], abs=1e-6)
     assert loaded._meta["n_flows"] == tl._meta["n_flows"]

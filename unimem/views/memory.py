@@ -29,7 +29,7 @@ from ..model.memory import (
 )
 from ..model.recording import MemorySample, Recording
 from ..model.text import fmt_bytes, fmt_shape, fmt_time
-from .assets import asset
+from .assets import esm
 
 COUNTERS = {
     "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
@@ -111,7 +111,7 @@ class MemoryView(anywidget.AnyWidget):
     ``traitlets.dlink((timeline, "hovered"), (view, "highlight_op"))``.
     """
 
-    _esm = asset("memory.js")
+    _esm = esm("memory.js")
     counters = traitlets.Bytes(b"").tag(sync=True)  # float64, 4 rows: t, active, cache, peak
     n_samples = traitlets.Int(0).tag(sync=True)
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)

@@ -1,7 +1,7 @@
 """The timeline widget: one or more recordings as lanes of bars, flows and memory.
 
 A view only: it reads Recordings and never calls MLX. Python packs the data
-(``_pack``) and ``widgets/timeline.js`` draws it on a canvas. Several recordings
+(``timeline_payload.pack``) and ``widgets/timeline.js`` draws it on a canvas. Several recordings
 are stacked on one shared time scale (each from its own origin), so placements
 compare by eye.
 """
@@ -16,8 +16,16 @@ import traitlets as t
 
 from ..model.recording import Recording
 from ..model.text import plural
-from .assets import asset
+from .assets import esm
 from .timeline_payload import PackCache, Packed, pack
+
+
+def _starts(measured: int, ops: int) -> str:
+    """How ``ops`` bars' starts were timed, ``measured`` of them measured (timeline.js
+    says the same in a recording's title)."""
+    if measured == ops:
+        return "measured starts"
+    return "derived starts" if measured == 0 else "derived and measured starts"
 
 
 def _op_ids(op_ids: Any) -> list[int]:
@@ -45,7 +53,7 @@ class Timeline(anywidget.AnyWidget):
     unless the recording measured them; the view says which.
     """
 
-    _esm = asset("timeline.js")
+    _esm = esm("timeline.js", "timeline_draw.js")
     _meta = t.Dict().tag(sync=True)
     _payload = t.Bytes(b"").tag(sync=True)
     _highlight = t.List(t.Int()).tag(sync=True)  # bar indices, in chain order
@@ -59,7 +67,7 @@ class Timeline(anywidget.AnyWidget):
                              f"got {window!r}")
         self.window = window
         self._highlight_ids: dict[int, list[int]] = {}
-        self._packed = Packed({}, b"")
+        self._packed: Packed  # set by show(), below
         self.recordings: list[Recording] = []
         self.labels: list[str] = []
         self.show(*recordings, labels=labels)
@@ -87,7 +95,7 @@ class Timeline(anywidget.AnyWidget):
         """Re-pack and re-send the recordings (cheap: proportional to ``window``)."""
         self._packed = pack(self.recordings, self.labels, self.window, self._cache)
         with self.hold_sync():
-            self._meta = self._packed.meta
+            self._meta = dict(self._packed.meta)
             self._payload = self._packed.payload
             self._highlight = self._highlight_bars()
 
@@ -118,7 +126,7 @@ class Timeline(anywidget.AnyWidget):
             head += f" of {len(recs)} recordings ({' | '.join(self.labels)})"
         parts = [(f"{plural(len(meta['lanes']), 'lane')}, {plural(meta['n_ops'], 'bar')}, "
                   f"{plural(meta['n_flows'], 'cross-stream flow')}")]
-        starts = sorted({r["starts"] for r in recs if r["starts"]})
+        starts = sorted({_starts(r["measured_starts"], r["ops"][1]) for r in recs if r["ops"][1]})
         if starts:
             parts.append("measured ends, " + " / ".join(starts))
         shown, total = meta["n_ops"], sum(r["ops_total"] for r in recs)

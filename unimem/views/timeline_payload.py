@@ -6,6 +6,9 @@ laid out in ``meta["arrays"]``) and every text (op names, shapes) as an index
 into one string table. Only the ``window`` most recent ops of each recording are
 packed, and the work is proportional to that window, not to the recording: a
 live watch re-packs many times a second while its recording keeps growing.
+
+The meta carries data, not display text: counts, times in seconds and kind names;
+widgets/timeline.js picks the words and colours (its header documents the wire).
 """
 
 from __future__ import annotations
@@ -15,24 +18,65 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from ..model.recording import Flow, Op, Recording
-from ..model.text import fmt_placement, fmt_time
 
-FLOW_KINDS = ("cross stream", "device switch", "untracked")
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
 _MEMORY_PER_OP = 4  # at most this many memory samples per windowed op
 _STRAGGLERS = 64  # out-of-order samples tolerated before the window's start
+
+
+class LaneMeta(TypedDict):
+    recording: int  # index into Meta.recordings
+    lane: int  # the lane's id in its recording
+    name: str
+    label: str
+    device: str  # "cpu", "gpu", or "?" for work unimem cannot place
+
+
+class TimingMeta(TypedDict):
+    """What looking cost: the instrumented run's wall time and the timeline's makespan
+    (None when unknown), to be compared with the median of the plain runs."""
+
+    plain_median: float
+    wall: float | None
+    makespan: float | None
+
+
+class RecordingMeta(TypedDict):
+    label: str
+    title: str
+    placement: dict[str, str]  # stream parameter -> device, in the recording's order
+    method: str  # how the recording was made
+    timing: TimingMeta | None  # None: no plain runs to compare with (live or loaded)
+    ops_total: int  # ops in the recording; only the window's are packed
+    ops: list[int]  # [first bar, count] in the op columns
+    measured_starts: int  # ops in the window whose start was measured (others derived)
+    in_flight: int  # ops in the window without an end yet
+    flows: list[int]  # [first, count] in the flow columns
+    memory: list[int]  # [first, count] in the mem_* columns
+
+
+class Meta(TypedDict):
+    recordings: list[RecordingMeta]
+    lanes: list[LaneMeta]  # in row order: a recording's lanes after the previous one's
+    flow_kinds: list[str]  # names of the flow kinds the flow_kind column indexes
+    strings: list[str]  # the texts the name and info columns index
+    arrays: dict[str, list[Any]]  # column -> [byte offset, length, dtype]
+    n_ops: int
+    n_flows: int
+    n_memory: int
+    now: float  # the latest time seen: bars still in flight are drawn up to it
 
 
 @dataclass
 class Packed:
     """What the widget is sent, and what Python needs to map op ids to bars."""
 
-    meta: dict[str, Any]
+    meta: Meta
     payload: bytes
     index: list[dict[int, int]] = field(default_factory=list)  # per recording: op id -> bar
 
@@ -104,31 +148,17 @@ def _info(key: tuple[Any, ...]) -> str:
     return "; ".join(x for x in (text, calls, detail) if x)
 
 
-def starts_label(ops: Sequence[Op]) -> str:
-    measured = sum(op.start_measured for op in ops)
-    if measured == len(ops):
-        return "measured starts"
-    return "derived starts" if measured == 0 else "derived and measured starts"
-
-
-def fidelity_lines(rec: Recording) -> list[str]:
-    """How the recording was made and what looking cost (shown above its lanes)."""
-    lines = [rec.method]
-    if rec.timing is None:  # live or loaded: nothing to compare with (and no O(n) scan)
-        return lines
-    if rec.wall is not None and rec.overhead is not None:
-        lines.append(f"instrumented run {fmt_time(rec.wall)} = {rec.overhead:.2f}× "
-                     "the plain median")
-    if rec.makespan is not None:
-        gap = rec.makespan_gap
-        lines.append(f"timeline makespan {fmt_time(rec.makespan)}"
-                     + (f" = {gap:.2f}× the plain median" if gap else ""))
-    return lines
+def _timing(rec: Recording) -> TimingMeta | None:
+    """What looking cost, when plain runs were timed (else None, and no O(n) makespan scan)."""
+    if rec.timing is None:
+        return None
+    return {"plain_median": rec.timing.median, "wall": rec.wall, "makespan": rec.makespan}
 
 
 _OP_COLUMNS = (("start", "f8"), ("end", "f8"), ("nbytes", "f8"), ("row", "i4"),
                ("name", "i4"), ("info", "i4"), ("id", "i4"), ("flags", "u1"))
-_ROW = 3  # the column that holds the lane id until it is mapped to a global row
+_ROW = [name for name, _ in _OP_COLUMNS].index("row")  # lane id until mapped to a row
+_FLAGS = [name for name, _ in _OP_COLUMNS].index("flags")
 
 
 class PackCache:
@@ -177,7 +207,9 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
     ``cache`` (kept by a widget across refreshes) reuses the rows of settled ops.
     """
     cols, cache = _Columns(), cache or PackCache()
-    meta: dict[str, Any] = {"recordings": [], "lanes": [], "flow_kinds": list(FLOW_KINDS)}
+    recs: list[RecordingMeta] = []
+    lanes: list[LaneMeta] = []
+    kinds: dict[str, int] = {}  # flow kind -> its index in the flow_kind column
     index: list[dict[int, int]] = []
     n_ops = n_flows = n_mem = 0
     now = 0.0
@@ -187,9 +219,9 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         ops = rec.ops[max(0, total - window):total]
         rows = {}
         for lane in list(rec.lanes):
-            rows[lane.id] = len(meta["lanes"])
-            meta["lanes"].append({"recording": r, "lane": lane.id, "name": lane.name,
-                                  "label": lane.label, "device": lane.device})
+            rows[lane.id] = len(lanes)
+            lanes.append({"recording": r, "lane": lane.id, "name": lane.name,
+                          "label": lane.label, "device": lane.device})
         ids = {op.id: n_ops + i for i, op in enumerate(ops)}
         index.append(ids)
         table = cache.table(r, ops)
@@ -201,7 +233,7 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         flows = _window_flows(rec, ids)
         cols.add("flow_src", "i4", [ids[f.src] for f in flows])
         cols.add("flow_dst", "i4", [ids[f.dst] for f in flows])
-        cols.add("flow_kind", "u1", [_flow_kind(f.kind) for f in flows])
+        cols.add("flow_kind", "u1", [kinds.setdefault(f.kind, len(kinds)) for f in flows])
         starts, ends = table[:, 0], table[:, 1]
         t_min = float(starts.min()) if 0 < len(ops) < total else -math.inf
         mem = _window_memory(rec, t_min, _MEMORY_PER_OP * window)
@@ -209,18 +241,20 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
             cols.add(f"mem_{name}", "f8", mem[:, k])
         now = max(now, float(starts.max(initial=now)), float(np.nanmax(ends, initial=now)),
                   float(mem[:, 0].max(initial=now)))
-        in_flight = int(np.isnan(ends).sum())
-        meta["recordings"].append({
-            "label": label, "title": rec.title, "mode": rec.mode,
-            "placement": fmt_placement(rec.placement),
-            "lines": fidelity_lines(rec), "starts": starts_label(ops) if ops else "",
-            "ops_total": total, "ops": [n_ops, len(ops)], "in_flight": in_flight,
+        measured = np.count_nonzero(table[:, _FLAGS].astype(np.uint8) & START_MEASURED)
+        recs.append({
+            "label": label, "title": rec.title, "placement": dict(rec.placement),
+            "method": rec.method, "timing": _timing(rec), "ops_total": total,
+            "ops": [n_ops, len(ops)], "measured_starts": int(measured),
+            "in_flight": int(np.isnan(ends).sum()),
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
         })
         n_ops, n_flows, n_mem = n_ops + len(ops), n_flows + len(flows), n_mem + len(mem)
-    meta["strings"] = cols.compact_strings(cache.strings.items, ("name", "info"))
-    payload, meta["arrays"] = cols.pack()
-    meta.update(n_ops=n_ops, n_flows=n_flows, n_memory=n_mem, now=now)
+    strings = cols.compact_strings(cache.strings.items, ("name", "info"))
+    payload, arrays = cols.pack()
+    meta: Meta = {"recordings": recs, "lanes": lanes, "flow_kinds": list(kinds),
+                  "strings": strings, "arrays": arrays, "n_ops": n_ops, "n_flows": n_flows,
+                  "n_memory": n_mem, "now": now}
     return Packed(meta, payload, index)
 
 
@@ -257,7 +291,3 @@ def _window_flows(rec: Recording, ids: dict[int, int]) -> list[Flow]:
 def _fallback_start(op: Op) -> float:
     """An op whose start is not derived yet (in flight): its hand-off, a lower bound."""
     return op.submit
-
-
-def _flow_kind(kind: str) -> int:
-    return FLOW_KINDS.index(kind) if kind in FLOW_KINDS else 0
