@@ -20,7 +20,7 @@ from .capture.recorder import Recorder
 from .capture.streams import StreamLike
 from .capture.trace import capture
 from .devices import platform
-from .model.recording import Recording, Timing
+from .model.recording import UNTRACKED_LANE, Recording, Timing
 
 METHODS = {
     "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "
@@ -111,7 +111,7 @@ def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 5
     if recorder.untimed_calls:
         recording.notes.append(
             f"{recorder.untimed_calls} calls ran inside mx.grad/vmap/compile and were not "
-            "timed on their own; their work is in the 'untracked' lane"
+            f"timed on their own; their work is in the '{UNTRACKED_LANE}' lane"
         )
     recording.notes.append(f"distortion: {DISTORTIONS[mode]}")
     return recording

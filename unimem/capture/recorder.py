@@ -33,8 +33,8 @@ from typing import Any
 import mlx.core as mx
 
 from ..devices import platform
-from ..model.graph import StreamId, classify
-from ..model.recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
+from ..model.graph import StreamId
+from ..model.recording import UNTRACKED_LANE, Flow, Lane, Op, Recording, flow_kind
 from ..model.text import fmt_dtype
 from .intercept import OpCall
 from .sampler import sample_now as _sample
@@ -170,10 +170,8 @@ class Recorder:
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
             if src_lane.id != lane.id:
-                kind = ("untracked" if UNTRACKED_LANE in (src_lane.name, lane.name) else
-                        classify(StreamId(src_lane.device, src_lane.stream_index),
-                                 StreamId(lane.device, lane.stream_index)))
-                rec.flows.append(Flow(src, op.id, kind, rec.ops[src].nbytes))
+                rec.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
+                                      rec.ops[src].nbytes))
         rec.ops.append(op)
         for a in outputs:
             self._made_by[id(a)] = (_weak(a, self._made_by), op.id)

@@ -15,12 +15,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .graph import Graph
+from .graph import UNTRACKED, EdgeKind, Graph, StreamId, classify
 
 # fmt_bytes stays importable from here, next to fmt_time: the project's documented home
 from .text import fmt_bytes, fmt_placement, fmt_time, pre_html  # noqa: F401
 
-UNTRACKED_LANE = "untracked"
+UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,17 @@ class Flow:
 
     src: int
     dst: int
-    kind: str  # "cross stream" or "device switch" (see _graph)
+    kind: EdgeKind  # one of graph.FLOW_KINDS: see flow_kind
     nbytes: int
+
+
+def flow_kind(src: Lane, dst: Lane) -> EdgeKind:
+    """The kind of a dependency between two different lanes: a fence between streams,
+    or UNTRACKED when either side's stream is unknown."""
+    if UNTRACKED_LANE in (src.name, dst.name):
+        return UNTRACKED
+    return classify(StreamId(src.device, src.stream_index),
+                    StreamId(dst.device, dst.stream_index))
 
 
 @dataclass(frozen=True)
