@@ -3,10 +3,10 @@
 import pytest
 
 import unimem as um
-from unimem.model.recording import Lane, Op, Recording
+from unimem.model.recording import Calls, Lane, Op, Recording
 
 
-def _rec(ops: list[tuple[int, str, float, float | None, tuple[int, ...]]],
+def _rec(ops: list[tuple[int, str | Calls, float, float | None, tuple[int, ...]]],
          title: str = "built") -> Recording:
     """ops: (lane, name, start, end, inputs); submit 0, ids in list order."""
     rec = Recording(title, {}, "segment", "built by hand")
@@ -64,8 +64,8 @@ def test_waits_per_lane():
 
 
 def test_diff_counts_and_times_per_kind_and_stream():
-    a = _rec([(0, "exp ×4", 0, 2, ()), (1, "matmul", 0, 1, ())])
-    b = _rec([(0, "exp ×2 + sin ×2", 0, 1, ()), (0, "matmul", 1, 4, ())])
+    a = _rec([(0, (("exp", 4),), 0, 2, ()), (1, "matmul", 0, 1, ())])
+    b = _rec([(0, (("exp", 2), ("sin", 2)), 0, 1, ()), (0, "matmul", 1, 4, ())])
     d = um.diff(a, b, labels=("split", "one"))
     exp = d.row("exp", "cpu")
     assert exp.counts == (4, 2) and exp.times == pytest.approx((2.0, 0.5))

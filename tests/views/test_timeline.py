@@ -269,7 +269,7 @@ def test_refresh_reuses_settled_rows_but_follows_changes():
 def test_only_the_strings_the_window_uses_are_sent():
     rec = chain(10)
     for i, op in enumerate(rec.ops):
-        op.name = f"Op{i}"
+        op.calls = ((f"Op{i}", 1),)
     tl = Timeline(rec, window=3)
     assert sorted(tl._meta["strings"]) == ["", "Op7", "Op8", "Op9"]  # "" = no shape info
     cols = columns(tl)

@@ -34,7 +34,7 @@ import mlx.core as mx
 
 from ..devices import platform
 from ..model.graph import StreamId
-from ..model.recording import UNTRACKED_LANE, Flow, Lane, Op, Recording, flow_kind
+from ..model.recording import UNTRACKED_LANE, Calls, Flow, Lane, Op, Recording, flow_kind
 from ..model.text import fmt_dtype
 from .intercept import OpCall
 from .sampler import sample_now as _sample
@@ -160,13 +160,13 @@ class Recorder:
         ref = self._settled.get(id(a))
         return ref is not None and ref() is a
 
-    def _new_op(self, lane: Lane, name: str, submit: float, producers: set[int],
-                outputs: Sequence[mx.array], count: int = 1) -> Op:
+    def _new_op(self, lane: Lane, calls: Calls, submit: float, producers: set[int],
+                outputs: Sequence[mx.array]) -> Op:
         rec = self.recording
-        op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
+        op = Op(len(rec.ops), lane.id, calls, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
                 dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
-                nbytes=_nbytes(outputs), count=count)
+                nbytes=_nbytes(outputs))
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
             if src_lane.id != lane.id:
@@ -287,13 +287,13 @@ class Recorder:
                 return
             producers.add(src)
         lane = self.lane_for(calls[0].stream)
-        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        kinds, count, handle = _calls_of(calls), len(calls), calls[-1].handle
         outputs = [o for c in calls for o in c.outputs]
         read_here = {id(a) for c in calls for a in c.inputs}
         sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
         # shapes, dtypes and bytes describe what leaves the op: its sinks
-        op = self._new_op(lane, name, submit, producers, sinks, count=count)
+        op = self._new_op(lane, kinds, submit, producers, sinks)
         made_by = self._made_by
         for a in outputs:  # the intermediates too, so later readers find this op
             if id(a) in read_here:
@@ -369,8 +369,7 @@ class Recorder:
         if marker is None:
             return None
         lane = self.lane_for(None)
-        op = self._new_op(lane, f"untracked ×{len(arrays)}", submit, set(), arrays,
-                          count=len(arrays))
+        op = self._new_op(lane, ((UNTRACKED_LANE, len(arrays)),), submit, set(), arrays)
         op.detail = "arrays made outside the calls unimem observes"
         self.settle(arrays)
         if self.mode == "exclusive":
@@ -419,11 +418,9 @@ def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
     return weakref.ref(a, forget)
 
 
-def _segment_name(calls: Sequence[OpCall]) -> str:
-    if len(calls) == 1:
-        return calls[0].name
-    counts = Counter(c.name for c in calls)
-    return " + ".join(f"{n} ×{k}" for n, k in counts.items())
+def _calls_of(calls: Sequence[OpCall]) -> Calls:
+    """What an op covers: (kind, count) per kind, in order of first call."""
+    return tuple(Counter(c.name for c in calls).items())
 
 
 def tighten_ends(rec: Recording) -> None:
