@@ -7,10 +7,10 @@ import gc
 import mlx.core as mx
 import numpy as np
 import pytest
+from factory import make_recording
 
 import unimem as um
 from unimem.memory.registry import ALLOCATED, EVALUATED, FREED, LAZY, Registry
-from unimem.model.recording import Lane, Op, Recording
 
 MIB = 2**20
 
@@ -62,15 +62,9 @@ def test_state_lazy_then_allocated_and_views_deduplicated():
         mx.get_array_buffer_size(lazy)
 
 
-def _recording_with_ops() -> Recording:
-    rec = Recording("t", {}, "watch", "test")
-    rec.lanes += [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
-    rec.ops += [Op(0, 0, "exp", 0.0, end=0.5), Op(1, 1, "sin", 0.1, inputs=(0,))]
-    return rec
-
-
 def test_observe_names_stream_and_state_from_recording():
-    rec = _recording_with_ops()
+    rec = make_recording([(0, "exp", None, 0.5), (1, "sin", None, None, (0,))],
+                         mode="watch", method="test")
     reg = Registry(rec)
     x, y = mx.ones((4,)), mx.zeros((4,))
     mx.eval(x, y)
