@@ -25,6 +25,7 @@ from .capture.recorder import MODES, Recorder
 from .capture.sampler import MemorySampler
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
+from .model.timing import LiveStarts
 from .views.memory import MemoryView
 from .views.timeline import Timeline
 
@@ -40,41 +41,6 @@ _EVAL_POINTS: tuple[tuple[Any, str], ...] = (
     (mx, "eval"), (mx, "async_eval"), (mx, "synchronize"), (mx.array, "item"),
     (mx.array, "tolist"),
 )
-
-
-class _LiveStarts:
-    """Derive starts as ends arrive: settled ops once, in-flight ones each refresh."""
-
-    def __init__(self, recording: Recording) -> None:
-        self.recording = recording
-        self._done = 0  # ops[:_done] have ends and final starts
-        self._last_end: dict[int, float] = {}
-
-    @property
-    def settled(self) -> int:
-        """How many ops, from the first, have an end and their final start."""
-        return self._done
-
-    def update(self) -> None:
-        ops = self.recording.ops
-        n = len(ops)
-        while self._done < n and ops[self._done].end is not None:
-            self._place(ops[self._done], self._last_end, settle=True)
-            self._done += 1
-        provisional = dict(self._last_end)
-        for i in range(self._done, n):
-            self._place(ops[i], provisional, settle=False)
-
-    def _place(self, op: Op, last_end: dict[int, float], settle: bool) -> None:
-        end = op.end
-        bounds = [op.submit, last_end.get(op.lane, op.submit)]
-        bounds += [e for src in op.inputs if (e := self.recording.ops[src].end) is not None]
-        start = max(bounds)
-        op.start = start if end is None else min(start, end)
-        if end is not None:
-            last_end[op.lane] = end
-        elif not settle:
-            last_end[op.lane] = start  # later ops on the lane queue behind this one
 
 
 class Watch:
@@ -108,7 +74,7 @@ class Watch:
         self._interceptor: Interceptor | None = None
         self._sampler: MemorySampler | None = None
         self._saved: list[tuple[Any, str, Any]] = []
-        self._live = _LiveStarts(self.recording)
+        self._live = LiveStarts(self.recording)
         self._timeline: Timeline | None = None
         self._memory_view: MemoryView | None = None
         self._stop_ui = threading.Event()
@@ -183,6 +149,9 @@ class Watch:
                 if self._sampler is not None:
                     self._sampler.stop()
         finally:
+            # close() tightened ends and derived every start afresh: start the live
+            # derivation over from those, so the last refresh agrees with them
+            self._live = LiveStarts(self.recording)
             self.recording.wall = perf_counter() - self._t_enter
             self._finish_notes(interrupted, exc_type)
             self.state = ("interrupted" if interrupted else

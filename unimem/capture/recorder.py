@@ -8,7 +8,7 @@ resets its completion event while the user's thread may be reading it for the
 next op (a crash, seen here). It waits on a private marker instead, a
 ``stop_gradient`` of the last output on the same stream (no kernel, shares the
 buffer), handed off in the same ``async_eval``. Start times are derived
-afterwards from stream order and dependencies. Modes (the docs say what each distorts):
+afterwards from stream order and dependencies (model/timing.py). Modes (the docs say what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
 * ``segment`` (the default): calls pile up per stream; all pending segments
@@ -36,6 +36,7 @@ from ..devices import platform
 from ..model.graph import StreamId
 from ..model.recording import UNTRACKED_LANE, Calls, Flow, Lane, Op, Recording, flow_kind
 from ..model.text import fmt_dtype
+from ..model.timing import derive_starts
 from .intercept import OpCall
 from .sampler import sample_now as _sample
 from .streams import name_of
@@ -421,43 +422,3 @@ def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
 def _calls_of(calls: Sequence[OpCall]) -> Calls:
     """What an op covers: (kind, count) per kind, in order of first call."""
     return tuple(Counter(c.name for c in calls).items())
-
-
-def tighten_ends(rec: Recording) -> None:
-    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
-    after the ops that needed it (its readers, the next op on its lane), so each
-    end is lowered to the earliest of those, when one was stamped earlier."""
-    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
-    prev_on_lane: dict[int, int] = {}
-    before: dict[int, int | None] = {}
-    for op in rec.ops:
-        before[op.id] = prev_on_lane.get(op.lane)
-        prev_on_lane[op.lane] = op.id
-    for op in reversed(rec.ops):  # readers come after their producers
-        end = op.end
-        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
-            end = op.end = bound[op.id]
-        if end is None:
-            continue
-        waited = [*op.inputs, before[op.id]]
-        for src in waited:
-            if src is not None and end < bound.get(src, float("inf")):
-                bound[src] = end
-
-
-def derive_starts(rec: Recording) -> None:
-    """start = latest of hand-off, previous end on the lane, producers' ends
-    (after :func:`tighten_ends`)."""
-    tighten_ends(rec)
-    last_end: dict[int, float] = {}
-    for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
-        if op.start_measured:
-            if op.end is not None:
-                last_end[op.lane] = op.end
-            continue
-        bounds = [op.submit, last_end.get(op.lane, op.submit)]
-        bounds += [e for src in op.inputs if (e := rec.ops[src].end) is not None]
-        op.start = max(bounds)
-        if op.end is not None:
-            op.start = min(op.start, op.end)
-            last_end[op.lane] = op.end
