@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import mlx.core as mx
 
 from .capture.intercept import Interceptor
-from .capture.recorder import MODES, Recorder
+from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
+from .model.modes import LIVE_MODES, MODES, Mode
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
 from .model.timing import LiveStarts
@@ -32,9 +33,6 @@ from .views.timeline import Timeline
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
 
-LIVE_MODES = ("segment", "op")
-METHOD = ("measured live: one async_eval per {unit}, a waiter per stream stamps each end "
-          "(None while in flight); starts derived from stream order and dependencies")
 # where user code makes MLX compute: pending segments must be handed off first,
 # or MLX runs them inside the user's eval and the waiter stamps them late
 _EVAL_POINTS: tuple[tuple[Any, str], ...] = (
@@ -46,11 +44,12 @@ _EVAL_POINTS: tuple[tuple[Any, str], ...] = (
 class Watch:
     """A live recording of a ``with`` block, its widgets and (optionally) a registry."""
 
-    def __init__(self, *, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+    def __init__(self, *, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
                  memory: bool = True, display: bool = True, registry: Any = None,
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
                  memory_hz: float = 50.0) -> None:
-        if mode not in LIVE_MODES:
+        method = MODES[mode].live_method if mode in MODES else None
+        if method is None:
             hint = (" (exclusive serialises every op; use um.profile for it)"
                     if mode in MODES else "")
             raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
@@ -61,10 +60,8 @@ class Watch:
         if registry is not None and not callable(getattr(registry, "observe", None)):
             raise TypeError("registry must be a unimem Registry (um.track()), got "
                             f"{type(registry).__name__}")
-        unit = (f"segment (up to {segment_size} calls on one stream; cut where another "
-                f"stream reads it, after {fmt_time(segment_budget)}, and at every eval)"
-                if mode == "segment" else "MLX call")
-        self.recording = Recording(title, {}, "watch", METHOD.format(unit=unit))
+        self.recording = Recording(title, {}, "watch", method.format(
+            size=segment_size, budget=fmt_time(segment_budget)))
         self.mode, self.window, self.ui_hz = mode, window, ui_hz
         self.memory, self.display, self.registry = memory, display, registry
         self.state = "ready"  # ready -> watching -> stopped | interrupted | failed
@@ -250,7 +247,7 @@ def _in_notebook() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
-def watch(*, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+def watch(*, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
           memory: bool = True, display: bool = True, registry: Any = None,
           title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
           memory_hz: float = 50.0) -> Watch:

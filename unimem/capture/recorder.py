@@ -8,7 +8,8 @@ resets its completion event while the user's thread may be reading it for the
 next op (a crash, seen here). It waits on a private marker instead, a
 ``stop_gradient`` of the last output on the same stream (no kernel, shares the
 buffer), handed off in the same ``async_eval``. Start times are derived
-afterwards from stream order and dependencies (model/timing.py). Modes (the docs say what each distorts):
+afterwards from stream order and dependencies (model/timing.py). The modes
+(model/modes.py says what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
 * ``segment`` (the default): calls pile up per stream; all pending segments
@@ -34,6 +35,7 @@ import mlx.core as mx
 
 from ..devices import platform
 from ..model.graph import StreamId
+from ..model.modes import MODES, Mode
 from ..model.recording import UNTRACKED_LANE, Calls, Flow, Lane, Op, Recording, flow_kind
 from ..model.text import fmt_dtype
 from ..model.timing import derive_starts
@@ -41,7 +43,6 @@ from .intercept import OpCall
 from .sampler import sample_now as _sample
 from .streams import name_of
 
-MODES = ("op", "segment", "exclusive")
 _IN_TRANSFORM = "graph transformation"
 
 
@@ -89,10 +90,10 @@ class _Waiters:
 class Recorder:
     """The hook given to the interceptor: builds ops, flows and memory samples."""
 
-    def __init__(self, recording: Recording, mode: str = "segment", *, segment_size: int = 50,
+    def __init__(self, recording: Recording, mode: Mode = "segment", *, segment_size: int = 50,
                  segment_budget: float | None = None, sample_memory: bool = True) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
         if segment_budget is not None and segment_budget <= 0:
