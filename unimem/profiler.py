@@ -31,12 +31,9 @@ def time_plain(call: Call, repeat: int, warmup: int) -> Timing:
     streams are bound once, before the loop, and each run's outputs are freed
     inside the timed statement, as in the user's loop. (Outputs kept alive would
     make every later run write to fresh pages, and freeing them outside the
-    clock would hide the cost of freeing.)
+    clock would hide the cost of freeing.) ``repeat`` and ``warmup`` are checked by
+    :func:`profile_call`, the door every measurement comes through.
     """
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     fun, (args, kwargs) = call.fun, call.bound()
     for _ in range(warmup):  # warm-up runs also check that the function returns arrays
         mx.eval(call.outputs_of(fun(*args, **kwargs)))
@@ -127,10 +124,14 @@ def profile(
 
 def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: Mode = "segment",
                  segment_size: int = 50, trace: bool = True) -> Recording:
+    """The door every measurement comes through (``profile``, ``compare``, ``explore``):
+    its arguments are checked here, once, before anything runs."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     call.placement.resolve()  # fail early and clearly (e.g. a GPU that is absent)
     timing = time_plain(call, repeat, warmup)
     recording = instrumented_run(call, mode, segment_size=segment_size)

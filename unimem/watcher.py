@@ -23,6 +23,7 @@ import mlx.core as mx
 from .capture.intercept import Interceptor
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
+from .checks import check_window
 from .model.modes import LIVE_MODES, MODES, Mode
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
@@ -53,8 +54,7 @@ class Watch:
             hint = (" (exclusive serialises every op; use um.profile for it)"
                     if mode in MODES else "")
             raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int (ops on screen), got {window!r}")
+        check_window(window)
         if not 0 < ui_hz <= 60:
             raise ValueError(f"ui_hz must be in (0, 60] redraws per second, got {ui_hz}")
         if registry is not None and not callable(getattr(registry, "observe", None)):
