@@ -1,14 +1,10 @@
 """Turn observed MLX calls into timed ops on a live Recording.
 
 MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
-with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` and
-stamps the moment the op completes: a measured end, late by the waiter's
-wake-up. The waiter never touches the op's own outputs: waiting on an array
-resets its completion event while the user's thread may be reading it for the
-next op (a crash, seen here). It waits on a private marker instead, a
-``stop_gradient`` of the last output on the same stream (no kernel, shares the
-buffer), handed off in the same ``async_eval``. Start times are derived
-afterwards from stream order and dependencies (model/timing.py). The modes
+with ``mx.async_eval``, together with a private marker (a ``stop_gradient`` of
+its last output on the same stream: no kernel, shares the buffer) that a waiter
+thread per stream blocks on to stamp the op's end (capture/waiters.py says why
+the marker). Start times are derived afterwards from stream order and dependencies (model/timing.py). The modes
 (model/modes.py says what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
@@ -23,8 +19,6 @@ afterwards from stream order and dependencies (model/timing.py). The modes
 
 from __future__ import annotations
 
-import queue
-import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,49 +36,13 @@ from ..model.timing import derive_starts
 from .intercept import OpCall
 from .sampler import sample_now as _sample
 from .streams import name_of
+from .waiters import Waiters
 
 _IN_TRANSFORM = "graph transformation"
 
 
 def _nbytes(arrays: Sequence[mx.array]) -> int:
     return sum(a.nbytes for a in arrays)
-
-
-class _Waiters:
-    """One thread per lane: wait for each handed-off op in order, stamp its end."""
-
-    def __init__(self, recording: Recording, t0: float, sample_memory: bool) -> None:
-        self._recording, self._t0, self._sample = recording, t0, sample_memory
-        self._queues: dict[int, queue.SimpleQueue[tuple[Op, mx.array] | None]] = {}
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, op: Op, marker: mx.array) -> None:
-        q = self._queues.get(op.lane)
-        if q is None:
-            q = self._queues[op.lane] = queue.SimpleQueue()
-            t = threading.Thread(target=self._wait, args=(q,), daemon=True,
-                                 name=f"unimem-waiter-{op.lane}")
-            t.start()
-            self._threads.append(t)
-        q.put((op, marker))
-
-    def _wait(self, q: queue.SimpleQueue[tuple[Op, mx.array] | None]) -> None:
-        while (item := q.get()) is not None:
-            op, marker = item
-            try:
-                mx.eval(marker)
-            except Exception as exc:  # noqa: BLE001 - the main thread sees it too; record it
-                op.detail = f"failed: {exc}"
-            op.end = perf_counter() - self._t0
-            del marker, item
-            if self._sample:
-                self._recording.memory.append(_sample(op.end))
-
-    def close(self) -> None:
-        for q in self._queues.values():
-            q.put(None)
-        for t in self._threads:
-            t.join()
 
 
 class Recorder:
@@ -103,7 +61,7 @@ class Recorder:
         self.t0 = perf_counter()
         self.untimed_calls = 0
         self._sample = sample_memory
-        self._waiters = _Waiters(recording, self.t0, sample_memory)
+        self._waiters = Waiters(recording, self.t0, sample_memory)
         self._lanes: dict[StreamId | None, Lane] = {}
         # id(array) -> (weak ref, op id); entries leave when their array dies, so a
         # long watch keeps these maps as small as the arrays the program holds

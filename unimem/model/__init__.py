@@ -1,13 +1,15 @@
 """Plain data: what a run was, independent of how it was observed.
 
 A Recording (lanes, ops, flows, memory samples, plain-run timing), the traced
-Graph, the Chrome trace format they are saved in, and the text helpers every
+Graph and its edge kinds, the measurement modes, the rule that derives start
+times, the Chrome trace format they are saved in, and the text helpers every
 report uses. Nothing here imports MLX or the widget libraries, so recordings
 load, compare and render on any machine.
 """
 
-from .graph import ArrayInfo, Edge, Graph, Node, StreamId
+from .graph import EDGE_KINDS, ArrayInfo, Edge, EdgeKind, Graph, Node, StreamId
+from .modes import MODES, Mode, ModeInfo
 from .recording import Flow, Lane, MemorySample, Op, Recording, Timing
 
-__all__ = ["ArrayInfo", "Edge", "Flow", "Graph", "Lane", "MemorySample", "Node", "Op",
-           "Recording", "StreamId", "Timing"]
+__all__ = ["EDGE_KINDS", "MODES", "ArrayInfo", "Edge", "EdgeKind", "Flow", "Graph", "Lane",
+           "MemorySample", "Mode", "ModeInfo", "Node", "Op", "Recording", "StreamId", "Timing"]
