@@ -4,8 +4,8 @@ MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
 with ``mx.async_eval``, together with a private marker (a ``stop_gradient`` of
 its last output on the same stream: no kernel, shares the buffer) that a waiter
 thread per stream blocks on to stamp the op's end (capture/waiters.py says why
-the marker). Start times are derived afterwards from stream order and dependencies (model/timing.py). The modes
-(model/modes.py says what each distorts):
+the marker). Start times are derived afterwards from stream order and
+dependencies (model/timing.py). The modes (model/modes.py says what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
 * ``segment`` (the default): calls pile up per stream; all pending segments
