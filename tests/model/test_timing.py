@@ -115,14 +115,16 @@ def test_a_watch_ends_with_the_batch_starts():
         p = mx.sin(x, stream=mx.cpu)
         mx.eval(p)
         rec = w.recording
+        deadline = time.monotonic() + 10
         while any(op.end is None for op in rec.ops):  # the waiters stamp just after eval
+            assert time.monotonic() < deadline, "a waiter never stamped its op"
             time.sleep(1e-3)
         late = rec.ops[-1]
         late.end += 1.0  # a waiter that woke a second late
         w.refresh()  # live starts settle on that stamp
         r = mx.exp(p, stream=s2)  # a quick reader on another stream
         n = p
-        for _ in range(20):  # and a slow op queued after p on its own stream
+        for _ in range(40):  # and a slow op queued after p on its own stream
             n = mx.matmul(n, w8, stream=mx.cpu)
         mx.eval(r, n)
     after = next(op for op in rec.ops[late.id + 1:] if op.lane == late.lane)
