@@ -31,6 +31,7 @@ import mlx.core as mx
 import numpy as np
 
 import unimem as um
+from unimem.model.graph import DEVICE_SWITCH
 from unimem.model.memory import NOT_ON_HOST
 from unimem.model.text import fmt_bytes, fmt_time
 
@@ -137,7 +138,7 @@ def observed_copy_tax(n: int) -> None:
     a = gpu_array(n)
     tax = um.copy_tax(um.trace(gpu_to_cpu, a, d1="gpu", d2="cpu"))
     edge = next(i for i, e in enumerate(tax.edges)
-                if e.kind == "device switch" and e.src.startswith("Exp"))
+                if e.kind == DEVICE_SWITCH and e.src.startswith("Exp"))
     x = mx.exp(a, stream=mx.gpu)
     mx.eval(x)
     before = um.residency(x)  # observer effect: x is now managed memory, pages on the GPU

@@ -25,7 +25,7 @@ from mlx import nn
 
 import unimem as um
 from unimem.capture.call import Call, bind
-from unimem.capture.recorder import MODES
+from unimem.model.modes import MODES
 from unimem.model.text import fmt_time
 from unimem.profiler import instrumented_run
 

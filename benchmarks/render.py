@@ -28,23 +28,24 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "browser")]
 
 from _static_harness import HOVER_JS, ZOOM_JS, browser_page, open_timeline, serve
+from factory import make_recording
 
 from unimem import Timeline
-from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording
+from unimem.model.recording import Recording
 
 
 def synthetic(n_ops: int, n_lanes: int = 3, seed: int = 0) -> Recording:
     """Ops handed round-robin-ish to FIFO lanes, a flow every ~40 ops, memory per op."""
     rnd = random.Random(seed)
-    lanes = [Lane(0, "gpu", "gpu", 0)] + [Lane(i, f"cpu:{i - 1}" if i > 1 else "cpu", "cpu", i)
-                                          for i in range(1, n_lanes)]
-    rec = Recording(f"synthetic {n_ops} ops", {f"d{i}": ln.name for i, ln in enumerate(lanes)},
-                    "op", "synthetic: ends as if measured, starts as if derived", lanes)
+    lanes = ["gpu"] + [f"cpu:{i - 1}" if i > 1 else "cpu" for i in range(1, n_lanes)]
     free = [0.0] * n_lanes
     last_on = [-1] * n_lanes
+    ends: list[float] = []
+    ops: list[dict[str, object]] = []
+    memory: list[tuple[float, int, int, int]] = []
     t, active, peak = 0.0, 0, 0
     names = ["Exp", "Multiply", "Add", "Matmul", "Broadcast", "AsType"]
     for i in range(n_ops):
@@ -55,20 +56,23 @@ def synthetic(n_ops: int, n_lanes: int = 3, seed: int = 0) -> Recording:
         other = (lane + 1) % n_lanes
         if i % 40 == 39 and last_on[other] >= 0:
             inputs = (last_on[other],)
-            start = max(start, rec.ops[last_on[other]].end or 0.0)
+            start = max(start, ends[last_on[other]])
         end = start + rnd.expovariate(1 / 5e-6)
         free[lane], last_on[lane] = end, i
+        ends.append(end)
         shape = (512, 4 * (1 + i % 8))
-        op = Op(i, lane, names[i % len(names)], t, start, end, t, inputs, (shape,),
-                ("float32",), 4 * shape[0] * shape[1])
-        rec.ops.append(op)
-        for src in inputs:
-            rec.flows.append(Flow(src, i, "device switch" if 0 in (lane, other) else
-                                  "cross stream", rec.ops[src].nbytes))
-        active += op.nbytes if rnd.random() < 0.6 else -min(active, op.nbytes)
+        nbytes = 4 * shape[0] * shape[1]
+        ops.append({"lane": lane, "calls": names[i % len(names)], "submit": t, "start": start,
+                    "end": end, "dispatched": t, "inputs": inputs, "shapes": (shape,),
+                    "dtypes": ("float32",), "nbytes": nbytes})
+        active += nbytes if rnd.random() < 0.6 else -min(active, nbytes)
         peak = max(peak, active)
-        rec.memory.append(MemorySample(end, active, op.nbytes * 3, peak))
-    return rec
+        memory.append((end, active, nbytes * 3, peak))
+    # flows (device switch to or from the GPU lane, else cross stream) come from inputs
+    return make_recording(ops, lanes=lanes, title=f"synthetic {n_ops} ops",
+                          placement={f"d{i}": name for i, name in enumerate(lanes)}, mode="op",
+                          method="synthetic: ends as if measured, starts as if derived",
+                          memory=memory)
 
 
 def measure(n_ops: int, screenshot: Path | None, repeat: int) -> dict[str, float]:

@@ -11,7 +11,7 @@ from mlx import nn
 import unimem as um
 from unimem.capture.streams import resolve
 from unimem.model.recording import Lane, Op, Recording
-from unimem.watcher import _LiveStarts
+from unimem.model.timing import LiveStarts
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +133,7 @@ def test_in_flight_ops_have_no_end_and_live_starts_follow():
     rec.lanes = [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
     rec.ops = [Op(0, 0, "a", 0.0, end=1.0), Op(1, 1, "b", 0.5, inputs=(0,)),
                Op(2, 1, "c", 0.6)]
-    live = _LiveStarts(rec)
+    live = LiveStarts(rec)
     live.update()
     assert rec.ops[0].start == 0.0
     assert rec.ops[1].start == 1.0 and rec.ops[1].end is None  # waits for a, in flight

@@ -8,6 +8,7 @@ from typing import Any
 
 from .capture.call import bind
 from .capture.streams import StreamLike
+from .model.modes import Mode
 from .model.recording import Recording, Timing
 from .model.text import TextRepr, fmt_placement, fmt_time, text_table
 from .profiler import profile_call
@@ -85,7 +86,7 @@ def compare(
     placements: Mapping[str, Mapping[str, StreamLike]],
     repeat: int = 20,
     warmup: int = 2,
-    mode: str = "segment",
+    mode: Mode = "segment",
     **kwargs: Any,
 ) -> Comparison:
     """Measure ``fun`` under each named placement; speedups are against the first."""

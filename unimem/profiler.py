@@ -2,7 +2,7 @@
 
 The plain runs are what a user's program costs (call + ``mx.eval``, after
 warm-up). The instrumented run is the same call with every op observed and
-timed (see ``_recorder``); its wall time over the plain median is reported as
+timed (capture/recorder.py); its wall time over the plain median is reported as
 the cost of looking, next to the timeline it produced.
 """
 
@@ -20,25 +20,8 @@ from .capture.recorder import Recorder
 from .capture.streams import StreamLike
 from .capture.trace import capture
 from .devices import platform
-from .model.recording import Recording, Timing
-
-METHODS = {
-    "op": "measured: one async_eval per MLX call, a waiter per stream stamps each end; "
-          "starts derived from stream order and dependencies",
-    "segment": "measured: one async_eval per segment (up to {size} calls on one stream, cut "
-               "where another stream reads it), a waiter per stream stamps "
-               "each segment's end; starts derived from stream order and dependencies",
-    "exclusive": "measured: mx.eval after every MLX call (serialised, streams never "
-                 "overlap); start and end both measured",
-}
-
-DISTORTIONS = {
-    "op": "each call is its own hand-off to MLX (on a GPU, its own command buffer) and "
-          "cannot donate its input buffer",
-    "segment": "each segment is one hand-off to MLX (on a GPU, a command buffer ends "
-               "there); bars cover whole segments",
-    "exclusive": "no overlap between streams; each op pays a full synchronisation",
-}
+from .model.modes import MODES, Mode
+from .model.recording import UNTRACKED_LANE, Recording, Timing
 
 
 def time_plain(call: Call, repeat: int, warmup: int) -> Timing:
@@ -48,12 +31,9 @@ def time_plain(call: Call, repeat: int, warmup: int) -> Timing:
     streams are bound once, before the loop, and each run's outputs are freed
     inside the timed statement, as in the user's loop. (Outputs kept alive would
     make every later run write to fresh pages, and freeing them outside the
-    clock would hide the cost of freeing.)
+    clock would hide the cost of freeing.) ``repeat`` and ``warmup`` are checked by
+    :func:`profile_call`, the door every measurement comes through.
     """
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     fun, (args, kwargs) = call.fun, call.bound()
     for _ in range(warmup):  # warm-up runs also check that the function returns arrays
         mx.eval(call.outputs_of(fun(*args, **kwargs)))
@@ -77,18 +57,19 @@ def drain(call: Call) -> None:
         mx.synchronize(s)
 
 
-def new_recording(call: Call, mode: str, segment_size: int = 50) -> Recording:
+def new_recording(call: Call, mode: Mode, segment_size: int = 50) -> Recording:
     p = platform()
     return Recording(
         title=call.title,
         placement=call.placement.names,
         mode=mode,
-        method=METHODS[mode].format(size=segment_size),
+        method=MODES[mode].method.format(size=segment_size),
         platform={"summary": p.summary, "backend": p.backend, "mlx": p.mlx_version},
     )
 
 
-def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 50) -> Recording:
+def instrumented_run(call: Call, mode: Mode = "segment", *,
+                     segment_size: int = 50) -> Recording:
     """One run of ``call`` with every MLX op call observed and timed."""
     recording = new_recording(call, mode, segment_size)
     recorder = Recorder(recording, mode, segment_size=segment_size)
@@ -111,9 +92,9 @@ def instrumented_run(call: Call, mode: str = "segment", *, segment_size: int = 5
     if recorder.untimed_calls:
         recording.notes.append(
             f"{recorder.untimed_calls} calls ran inside mx.grad/vmap/compile and were not "
-            "timed on their own; their work is in the 'untracked' lane"
+            f"timed on their own; their work is in the '{UNTRACKED_LANE}' lane"
         )
-    recording.notes.append(f"distortion: {DISTORTIONS[mode]}")
+    recording.notes.append(f"distortion: {MODES[mode].distortion}")
     return recording
 
 
@@ -122,7 +103,7 @@ def profile(
     *args: Any,
     repeat: int = 20,
     warmup: int = 2,
-    mode: str = "segment",
+    mode: Mode = "segment",
     segment_size: int = 50,
     placement: Mapping[str, StreamLike] | None = None,
     trace: bool = True,
@@ -141,12 +122,16 @@ def profile(
                         segment_size=segment_size, trace=trace)
 
 
-def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = "segment",
+def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: Mode = "segment",
                  segment_size: int = 50, trace: bool = True) -> Recording:
-    if mode not in METHODS:
-        raise ValueError(f"mode must be one of {tuple(METHODS)}, got {mode!r}")
+    """The door every measurement comes through (``profile``, ``compare``, ``explore``):
+    its arguments are checked here, once, before anything runs."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     call.placement.resolve()  # fail early and clearly (e.g. a GPU that is absent)
     timing = time_plain(call, repeat, warmup)
     recording = instrumented_run(call, mode, segment_size=segment_size)

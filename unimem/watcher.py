@@ -25,61 +25,26 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import mlx.core as mx
 
 from .capture.intercept import Interceptor
-from .capture.recorder import MODES, Recorder
+from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
+from .checks import check_window
 from .devices import platform
+from .model.modes import LIVE_MODES, MODES, Mode
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
+from .model.timing import LiveStarts
 from .views.memory import MemoryView
 from .views.timeline import Timeline
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
 
-LIVE_MODES = ("segment", "op")
-METHOD = ("measured live: one async_eval per {unit}, a waiter per stream stamps each end "
-          "(None while in flight); starts derived from stream order and dependencies")
 # where user code makes MLX compute: pending segments must be handed off first,
 # or MLX runs them inside the user's eval and the waiter stamps them late
 _EVAL_POINTS: tuple[tuple[Any, str], ...] = (
     (mx, "eval"), (mx, "async_eval"), (mx, "synchronize"), (mx.array, "item"),
     (mx.array, "tolist"),
 )
-
-
-class _LiveStarts:
-    """Derive starts as ends arrive: settled ops once, in-flight ones each refresh."""
-
-    def __init__(self, recording: Recording) -> None:
-        self.recording = recording
-        self._done = 0  # ops[:_done] have ends and final starts
-        self._last_end: dict[int, float] = {}
-
-    @property
-    def settled(self) -> int:
-        """How many ops, from the first, have an end and their final start."""
-        return self._done
-
-    def update(self) -> None:
-        ops = self.recording.ops
-        n = len(ops)
-        while self._done < n and ops[self._done].end is not None:
-            self._place(ops[self._done], self._last_end, settle=True)
-            self._done += 1
-        provisional = dict(self._last_end)
-        for i in range(self._done, n):
-            self._place(ops[i], provisional, settle=False)
-
-    def _place(self, op: Op, last_end: dict[int, float], settle: bool) -> None:
-        end = op.end
-        bounds = [op.submit, last_end.get(op.lane, op.submit)]
-        bounds += [e for src in op.inputs if (e := self.recording.ops[src].end) is not None]
-        start = max(bounds)
-        op.start = start if end is None else min(start, end)
-        if end is not None:
-            last_end[op.lane] = end
-        elif not settle:
-            last_end[op.lane] = start  # later ops on the lane queue behind this one
 
 
 class LiveView(Protocol):
@@ -99,26 +64,24 @@ class Watch:
     shown in a notebook.
     """
 
-    def __init__(self, *, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+    def __init__(self, *, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
                  memory: bool = True, display: bool = True, registry: Any = None,
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
                  memory_hz: float = 50.0, views: Mapping[str, ViewFactory] | None = None
                  ) -> None:
-        if mode not in LIVE_MODES:
+        method = MODES[mode].live_method if mode in MODES else None
+        if method is None:
             hint = (" (exclusive serialises every op; use um.profile for it)"
                     if mode in MODES else "")
             raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int (ops on screen), got {window!r}")
+        check_window(window)
         if not 0 < ui_hz <= 60:
             raise ValueError(f"ui_hz must be in (0, 60] redraws per second, got {ui_hz}")
         if registry is not None and not callable(getattr(registry, "observe", None)):
             raise TypeError("registry must be a unimem Registry (um.track()), got "
                             f"{type(registry).__name__}")
-        unit = (f"segment (up to {segment_size} calls on one stream; cut where another "
-                f"stream reads it, after {fmt_time(segment_budget)}, and at every eval)"
-                if mode == "segment" else "MLX call")
-        self.recording = Recording(title, {}, "watch", METHOD.format(unit=unit))
+        self.recording = Recording(title, {}, "watch", method.format(
+            size=segment_size, budget=fmt_time(segment_budget)))
         self.mode, self.window, self.ui_hz = mode, window, ui_hz
         self.memory, self.display, self.registry = memory, display, registry
         self.state = "ready"  # ready -> watching -> stopped | interrupted | failed
@@ -128,7 +91,7 @@ class Watch:
         self._interceptor: Interceptor | None = None
         self._sampler: MemorySampler | None = None
         self._saved: list[tuple[Any, str, Any]] = []
-        self._live = _LiveStarts(self.recording)
+        self._live = LiveStarts(self.recording)
         self._make: dict[str, ViewFactory] = dict(views or {})
         self._views: dict[str, LiveView] = {}
         self._stop_ui = threading.Event()
@@ -206,6 +169,9 @@ class Watch:
                 if self._sampler is not None:
                     self._sampler.stop()
         finally:
+            # close() tightened ends and derived every start afresh: start the live
+            # derivation over from those, so the last refresh agrees with them
+            self._live = LiveStarts(self.recording)
             self.recording.wall = perf_counter() - self._t_enter
             self._finish_notes(interrupted, exc_type)
             self.state = ("interrupted" if interrupted else
@@ -312,7 +278,7 @@ def _memory_view(w: Watch) -> MemoryView:
     return MemoryView(w.recording, w.registry, backend=platform().backend)
 
 
-def watch(*, mode: str = "segment", window: int = 20_000, ui_hz: float = 4.0,
+def watch(*, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
           memory: bool = True, display: bool = True, registry: Any = None,
           title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
           memory_hz: float = 50.0) -> Watch:

@@ -57,7 +57,7 @@ def test_recording_flows_skip_untracked():
     rec = Recording("rec", {}, "op", "test", platform={"backend": "cuda"})
     rec.lanes += [Lane(0, "gpu", "gpu", 0), Lane(1, "cpu", "cpu", 1), Lane(2, "untracked", "?", -1)]
     rec.ops += [Op(0, 0, "exp", 0.0), Op(1, 1, "sin", 0.0, inputs=(0,)),
-                Op(2, 2, "untracked ×1", 0.0), Op(3, 1, "cos", 0.0, inputs=(2,))]
+                Op(2, 2, (("untracked", 1),), 0.0), Op(3, 1, "cos", 0.0, inputs=(2,))]
     rec.flows += [Flow(0, 1, DEVICE_SWITCH, 4096), Flow(2, 3, "untracked", 64)]
     tax = um.copy_tax(rec)
     assert tax.backend == "cuda"  # the platform that made the recording

@@ -1,26 +1,17 @@
 """Critical path, waits and diff on recordings whose answers are known by construction."""
 
 import pytest
+from factory import make_recording
 
 import unimem as um
-from unimem.model.recording import Lane, Op, Recording
-
-
-def _rec(ops: list[tuple[int, str, float, float | None, tuple[int, ...]]],
-         title: str = "built") -> Recording:
-    """ops: (lane, name, start, end, inputs); submit 0, ids in list order."""
-    rec = Recording(title, {}, "segment", "built by hand")
-    rec.lanes = [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
-    rec.ops = [Op(i, lane, name, 0.0, start=s, end=e, inputs=inp)
-               for i, (lane, name, s, e, inp) in enumerate(ops)]
-    return rec
+from unimem.model.recording import Recording
 
 
 def diamond() -> Recording:
     # cpu:   a [0,1]          c [3,4] (reads b)   e in flight
     # cpu:1  b [0,3]  d [3,3.5]
-    return _rec([(0, "a", 0, 1, ()), (1, "b", 0, 3, ()), (0, "c", 3, 4, (1,)),
-                 (1, "d", 3, 3.5, ()), (0, "e", 4, None, (2,))])
+    return make_recording([(0, "a", 0, 1, ()), (1, "b", 0, 3, ()), (0, "c", 3, 4, (1,)),
+                           (1, "d", 3, 3.5, ()), (0, "e", 4, None, (2,))])
 
 
 def test_critical_path_follows_the_cross_stream_wait():
@@ -39,17 +30,17 @@ def test_critical_path_follows_the_cross_stream_wait():
 
 def test_critical_path_through_stream_order_only():
     # one lane, three ops back to back, plus a short independent op elsewhere
-    rec = _rec([(0, "x", 0, 1, ()), (0, "y", 1, 2, ()), (1, "z", 0, 0.5, ()),
-                (0, "w", 2, 5, ())])
+    rec = make_recording([(0, "x", 0, 1, ()), (0, "y", 1, 2, ()), (1, "z", 0, 0.5, ()),
+                          (0, "w", 2, 5, ())])
     cp = um.critical_path(rec)
     assert cp.ops == (0, 1, 3) and cp.waits == ()
     assert "3 ops over 1 lane," in repr(cp)
 
 
 def test_long_chains_are_summarised_and_empty_is_said():
-    rec = _rec([(0, f"op{i}", i, i + 1, ()) for i in range(6)])
+    rec = make_recording([(0, f"op{i}", i, i + 1, ()) for i in range(6)])
     assert "op0, op1, op2, … (6 ops)" in repr(um.critical_path(rec))
-    assert repr(um.critical_path(_rec([(0, "x", 0, None, ())]))) == \
+    assert repr(um.critical_path(make_recording([(0, "x", 0, None, ())]))) == \
         "Critical path: empty (no finished ops)"
 
 
@@ -59,13 +50,13 @@ def test_waits_per_lane():
     assert w.seconds("cpu:1") == 0.0
     assert repr(w).splitlines()[1] == "  cpu waited 2.00 s on cpu:1 (1 time)"
     # a producer that had already ended costs no wait
-    done_early = _rec([(1, "b", 0, 1, ()), (0, "a", 0, 2, ()), (0, "c", 2, 3, (0,))])
+    done_early = make_recording([(1, "b", 0, 1, ()), (0, "a", 0, 2, ()), (0, "c", 2, 3, (0,))])
     assert repr(um.waits(done_early)) == "Waits: no lane waited on another"
 
 
 def test_diff_counts_and_times_per_kind_and_stream():
-    a = _rec([(0, "exp ×4", 0, 2, ()), (1, "matmul", 0, 1, ())])
-    b = _rec([(0, "exp ×2 + sin ×2", 0, 1, ()), (0, "matmul", 1, 4, ())])
+    a = make_recording([(0, (("exp", 4),), 0, 2, ()), (1, "matmul", 0, 1, ())])
+    b = make_recording([(0, (("exp", 2), ("sin", 2)), 0, 1, ()), (0, "matmul", 1, 4, ())])
     d = um.diff(a, b, labels=("split", "one"))
     exp = d.row("exp", "cpu")
     assert exp.counts == (4, 2) and exp.times == pytest.approx((2.0, 0.5))

@@ -77,8 +77,8 @@ def test_segments_let_mlx_donate_buffers_like_a_plain_run():
 
 
 def test_late_waiter_stamps_are_tightened_by_readers():
-    from unimem.capture.recorder import derive_starts
     from unimem.model.recording import Lane, Op, Recording
+    from unimem.model.timing import derive_starts
 
     rec = Recording("t", {}, "segment", "by hand")
     rec.lanes = [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]

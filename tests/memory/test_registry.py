@@ -8,11 +8,11 @@ import html
 import mlx.core as mx
 import numpy as np
 import pytest
+from factory import make_recording
 
 import unimem as um
 from unimem.memory.registry import Registry
 from unimem.model.memory import ALLOCATED, EVALUATED, FREED, LAZY
-from unimem.model.recording import Lane, Op, Recording
 
 MIB = 2**20
 
@@ -64,15 +64,9 @@ def test_state_lazy_then_allocated_and_views_deduplicated():
         mx.get_array_buffer_size(lazy)
 
 
-def _recording_with_ops() -> Recording:
-    rec = Recording("t", {}, "watch", "test")
-    rec.lanes += [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 1)]
-    rec.ops += [Op(0, 0, "exp", 0.0, end=0.5), Op(1, 1, "sin", 0.1, inputs=(0,))]
-    return rec
-
-
 def test_observe_names_stream_and_state_from_recording():
-    rec = _recording_with_ops()
+    rec = make_recording([(0, "exp", None, 0.5), (1, "sin", None, None, (0,))],
+                         mode="watch", method="test")
     reg = Registry(rec)
     x, y = mx.ones((4,)), mx.zeros((4,))
     mx.eval(x, y)
@@ -123,7 +117,8 @@ def test_bad_input():
 
 
 def test_snapshot_probes_only_arrays_that_are_done():
-    rec = _recording_with_ops()  # op 0 has an end, op 1 is still in flight
+    rec = make_recording([(0, "exp", None, 0.5), (1, "sin", None, None, (0,))],
+                         mode="watch", method="test")  # op 0 has an end, op 1 is in flight
     reg = Registry(rec)
     x, y, z = mx.ones((1024,)), mx.zeros((1024,)), mx.full((1024,), 2.0)
     mx.eval(x, y, z)

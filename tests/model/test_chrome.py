@@ -48,8 +48,8 @@ def test_round_trip_is_lossless(tmp_path, fun, ab):
     p.to_chrome_trace(str(path))
     q = um.Recording.load(str(path))
     assert repr(q) == repr(p)
-    assert [(o.id, o.lane, o.name, o.inputs, o.shapes) for o in q.ops] == [
-        (o.id, o.lane, o.name, o.inputs, o.shapes) for o in p.ops]
+    assert [(o.id, o.lane, o.calls, o.inputs, o.shapes) for o in q.ops] == [
+        (o.id, o.lane, o.calls, o.inputs, o.shapes) for o in p.ops]
     for a, b in zip(p.ops, q.ops):
         assert abs(a.start - b.start) < 1e-6 and abs(a.end - b.end) < 1e-6
     assert q.flows == p.flows and len(q.memory) == len(p.memory)
@@ -65,3 +65,48 @@ def test_foreign_trace_loads():
     r = um.Recording.load(trace)
     assert [lane.name for lane in r.lanes] == ["worker", "7/4"]
     assert r.ops[0].end - r.ops[0].start == pytest.approx(5e-6)
+
+
+def _mixed() -> um.Recording:
+    """A segment of two kinds, a one-call op, untracked arrays, and one op never run."""
+    rec = um.Recording("mixed", {}, "segment", "built by hand")
+    rec.lanes += [um.Lane(0, "cpu", "cpu", 0), um.Lane(1, "untracked", "?", -1)]
+    rec.ops += [
+        um.Op(0, 1, (("untracked", 1),), 0.0, 0.0, 1e-3),
+        um.Op(1, 0, (("ones", 1), ("exp", 3)), 0.0, 1e-3, 2e-3, inputs=(0,)),
+        um.Op(2, 0, "matmul", 1e-3, 2e-3, 3e-3, inputs=(1,)),
+        um.Op(3, 0, (("exp", 50),), 2e-3),
+    ]
+    return rec
+
+
+def test_calls_round_trip_as_data():
+    rec = _mixed()
+    trace = rec.to_chrome_trace()
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert [e["args"]["calls"] for e in slices] == [
+        [["untracked", 1]], [["ones", 1], ["exp", 3]], [["matmul", 1]]]
+    assert [e["name"] for e in slices] == ["untracked ×1", "ones ×1 + exp ×3", "matmul"]
+    back = um.Recording.load(json.loads(json.dumps(trace)))
+    assert [op.calls for op in back.ops] == [op.calls for op in rec.ops]
+    assert [op.name for op in back.ops] == [op.name for op in rec.ops]
+    assert back.ops[3].end is None and back.ops[3].count == 50
+
+
+def test_format_1_files_load_their_calls_from_the_names():
+    trace = json.loads(json.dumps(_mixed().to_chrome_trace()))
+    meta = trace["otherData"]["unimem"]
+    meta["format"] = 1  # what format 1 wrote: names and counts, no calls
+    for e in trace["traceEvents"]:
+        if e["ph"] == "X":
+            e["args"]["count"] = sum(k for _, k in e["args"].pop("calls"))
+    for d in meta["untimed_ops"]:
+        calls = d.pop("calls")
+        d["name"] = " + ".join(f"{kind} ×{k}" for kind, k in calls)
+        d["count"] = sum(k for _, k in calls)
+    back = um.Recording.load(trace)
+    assert [op.calls for op in back.ops] == [op.calls for op in _mixed().ops]
+    assert back.calls_by_lane() == _mixed().calls_by_lane()
+    meta["format"] = 99
+    with pytest.raises(ValueError, match="unknown unimem trace format 99"):
+        um.Recording.load(trace)

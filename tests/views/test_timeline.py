@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from factory import make_recording
 
 import unimem as um
 from unimem import Timeline
@@ -24,31 +25,25 @@ def columns(tl: Timeline) -> dict[str, np.ndarray]:
 
 def two_lanes() -> Recording:
     """cpu: op0 -> op1; gpu: op2 (waits for op0, a device switch), op3 still running."""
-    rec = Recording("demo", {"d1": "cpu", "d2": "gpu"}, "op", "measured: test", [
-        Lane(0, "cpu", "cpu", 0), Lane(1, "gpu", "gpu", 1)])
-    rec.ops += [
-        Op(0, 0, "Matmul", 0.0, 0.0, 1e-3, shapes=((4, 4),), dtypes=("float32",), nbytes=64),
-        Op(1, 0, "Exp", 0.1e-3, 1e-3, 2e-3, inputs=(0,), shapes=((4, 4),),
-           dtypes=("float32",), nbytes=64),
-        Op(2, 1, "Add", 0.2e-3, 1e-3, 3e-3, inputs=(0,), nbytes=128, start_measured=True),
-        Op(3, 1, "Exp", 3.5e-3, None, None, nbytes=128),
-    ]
-    rec.flows.append(Flow(0, 2, "device switch", 64))
-    rec.memory += [MemorySample(2e-3, 200, 0, 300), MemorySample(1e-3, 100, 50, 100)]
-    return rec
+    f32 = {"shapes": ((4, 4),), "dtypes": ("float32",), "nbytes": 64}
+    return make_recording([
+        {"lane": 0, "calls": "Matmul", "start": 0.0, "end": 1e-3, **f32},
+        {"lane": 0, "calls": "Exp", "submit": 0.1e-3, "start": 1e-3, "end": 2e-3,
+         "inputs": (0,), **f32},
+        {"lane": 1, "calls": "Add", "submit": 0.2e-3, "start": 1e-3, "end": 3e-3,
+         "inputs": (0,), "nbytes": 128, "start_measured": True},
+        {"lane": 1, "calls": "Exp", "submit": 3.5e-3, "nbytes": 128},
+    ], lanes=("cpu", "gpu"), title="demo", placement={"d1": "cpu", "d2": "gpu"}, mode="op",
+        method="measured: test", memory=[(2e-3, 200, 0, 300), (1e-3, 100, 50, 100)])
 
 
 def chain(n: int) -> Recording:
     """n ops alternating between two CPU streams, each waiting for the one before."""
-    rec = Recording("chain", {}, "op", "measured: test",
-                    [Lane(0, "cpu", "cpu", 0), Lane(1, "cpu:1", "cpu", 2)])
-    for i in range(n):
-        rec.ops.append(Op(i, i % 2, "Exp", i * 1e-3, i * 1e-3, (i + 1) * 1e-3,
-                          inputs=(i - 1,) if i else (), nbytes=16))
-        if i:
-            rec.flows.append(Flow(i - 1, i, "cross stream", 16))
-        rec.memory.append(MemorySample((i + 1) * 1e-3, 16 * i, 0, 16 * i))
-    return rec
+    return make_recording(
+        ({"lane": i % 2, "calls": "Exp", "submit": i * 1e-3, "start": i * 1e-3,
+          "end": (i + 1) * 1e-3, "inputs": (i - 1,) if i else ()} for i in range(n)),
+        title="chain", mode="op", method="measured: test", nbytes=16,
+        memory=[((i + 1) * 1e-3, 16 * i, 0, 16 * i) for i in range(n)])
 
 
 def test_lanes_bars_flows_and_strings():
@@ -283,7 +278,7 @@ def test_refresh_reuses_settled_rows_but_follows_changes():
 def test_only_the_strings_the_window_uses_are_sent():
     rec = chain(10)
     for i, op in enumerate(rec.ops):
-        op.name = f"Op{i}"
+        op.calls = ((f"Op{i}", 1),)
     tl = Timeline(rec, window=3)
     assert sorted(tl._meta["strings"]) == ["", "Op7", "Op8", "Op9"]  # "" = no shape info
     cols = columns(tl)

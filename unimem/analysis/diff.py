@@ -55,14 +55,9 @@ def _kind_totals(rec: Recording) -> tuple[dict[tuple[str, str], tuple[int, float
     out: dict[tuple[str, str], tuple[int, float]] = {}
     mixed = False
     for op in rec.ops:
-        parts = []
-        for part in op.name.split(" + "):
-            kind, _, times = part.partition(" ×")
-            parts.append((kind, int(times) if times.isdigit() else 1))
-        mixed |= len(parts) > 1
-        calls = sum(k for _, k in parts)
-        dur = op.duration or 0.0
-        for kind, k in parts:
+        mixed |= len(op.calls) > 1
+        calls, dur = op.count, op.duration or 0.0
+        for kind, k in op.calls:  # a mixed segment's time apportioned per call (derived)
             c, t = out.get((kind, names[op.lane]), (0, 0.0))
             out[(kind, names[op.lane])] = (c + k, t + dur * k / calls)
     return out, mixed

@@ -2,7 +2,8 @@
 
 Stream names and placements (``streams``), a function bound to its arguments
 (``call``), MLX's entry points patched to report each op (``intercept``), ops
-timed on their streams (``recorder``), allocator counters (``sampler``), and the
+handed to their streams (``recorder``) and their ends stamped (``waiters``),
+allocator counters (``sampler``), and the
 graph MLX records (``trace``, reading MLX's export file in ``mlxfn``). Each
 writes plain data from ``unimem.model``.
 """

@@ -1,14 +1,11 @@
 """Turn observed MLX calls into timed ops on a live Recording.
 
 MLX offers no per-op timestamps, so each op (or run of ops) is handed to MLX
-with ``mx.async_eval`` and a waiter thread per stream blocks in ``mx.eval`` and
-stamps the moment the op completes: a measured end, late by the waiter's
-wake-up. The waiter never touches the op's own outputs: waiting on an array
-resets its completion event while the user's thread may be reading it for the
-next op (a crash, seen here). It waits on a private marker instead, a
-``stop_gradient`` of the last output on the same stream (no kernel, shares the
-buffer), handed off in the same ``async_eval``. Start times are derived
-afterwards from stream order and dependencies. Modes (the docs say what each distorts):
+with ``mx.async_eval``, together with a private marker (a ``stop_gradient`` of
+its last output on the same stream: no kernel, shares the buffer) that a waiter
+thread per stream blocks on to stamp the op's end (capture/waiters.py says why
+the marker). Start times are derived afterwards from stream order and
+dependencies (model/timing.py). The modes (model/modes.py says what each distorts):
 
 * ``op``: one ``async_eval`` per call; finest bars, no command-buffer batching.
 * ``segment`` (the default): calls pile up per stream; all pending segments
@@ -22,8 +19,6 @@ afterwards from stream order and dependencies. Modes (the docs say what each dis
 
 from __future__ import annotations
 
-import queue
-import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,14 +28,16 @@ from typing import Any
 import mlx.core as mx
 
 from ..devices import platform
-from ..model.graph import StreamId, classify
-from ..model.recording import UNTRACKED_LANE, Flow, Lane, Op, Recording
+from ..model.graph import StreamId
+from ..model.modes import MODES, Mode
+from ..model.recording import UNTRACKED_LANE, Calls, Flow, Lane, Op, Recording, flow_kind
 from ..model.text import fmt_dtype
+from ..model.timing import derive_starts
 from .intercept import OpCall
 from .sampler import sample_now as _sample
 from .streams import name_of
+from .waiters import Waiters
 
-MODES = ("op", "segment", "exclusive")
 _IN_TRANSFORM = "graph transformation"
 
 
@@ -48,50 +45,13 @@ def _nbytes(arrays: Sequence[mx.array]) -> int:
     return sum(a.nbytes for a in arrays)
 
 
-class _Waiters:
-    """One thread per lane: wait for each handed-off op in order, stamp its end."""
-
-    def __init__(self, recording: Recording, t0: float, sample_memory: bool) -> None:
-        self._recording, self._t0, self._sample = recording, t0, sample_memory
-        self._queues: dict[int, queue.SimpleQueue[tuple[Op, mx.array] | None]] = {}
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, op: Op, marker: mx.array) -> None:
-        q = self._queues.get(op.lane)
-        if q is None:
-            q = self._queues[op.lane] = queue.SimpleQueue()
-            t = threading.Thread(target=self._wait, args=(q,), daemon=True,
-                                 name=f"unimem-waiter-{op.lane}")
-            t.start()
-            self._threads.append(t)
-        q.put((op, marker))
-
-    def _wait(self, q: queue.SimpleQueue[tuple[Op, mx.array] | None]) -> None:
-        while (item := q.get()) is not None:
-            op, marker = item
-            try:
-                mx.eval(marker)
-            except Exception as exc:  # noqa: BLE001 - the main thread sees it too; record it
-                op.detail = f"failed: {exc}"
-            op.end = perf_counter() - self._t0
-            del marker, item
-            if self._sample:
-                self._recording.memory.append(_sample(op.end))
-
-    def close(self) -> None:
-        for q in self._queues.values():
-            q.put(None)
-        for t in self._threads:
-            t.join()
-
-
 class Recorder:
     """The hook given to the interceptor: builds ops, flows and memory samples."""
 
-    def __init__(self, recording: Recording, mode: str = "segment", *, segment_size: int = 50,
+    def __init__(self, recording: Recording, mode: Mode = "segment", *, segment_size: int = 50,
                  segment_budget: float | None = None, sample_memory: bool = True) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
         if segment_size < 1:
             raise ValueError("segment_size must be at least 1")
         if segment_budget is not None and segment_budget <= 0:
@@ -101,7 +61,7 @@ class Recorder:
         self.t0 = perf_counter()
         self.untimed_calls = 0
         self._sample = sample_memory
-        self._waiters = _Waiters(recording, self.t0, sample_memory)
+        self._waiters = Waiters(recording, self.t0, sample_memory)
         self._lanes: dict[StreamId | None, Lane] = {}
         # id(array) -> (weak ref, op id); entries leave when their array dies, so a
         # long watch keeps these maps as small as the arrays the program holds
@@ -160,20 +120,18 @@ class Recorder:
         ref = self._settled.get(id(a))
         return ref is not None and ref() is a
 
-    def _new_op(self, lane: Lane, name: str, submit: float, producers: set[int],
-                outputs: Sequence[mx.array], count: int = 1) -> Op:
+    def _new_op(self, lane: Lane, calls: Calls, submit: float, producers: set[int],
+                outputs: Sequence[mx.array]) -> Op:
         rec = self.recording
-        op = Op(len(rec.ops), lane.id, name, submit, inputs=tuple(sorted(producers)),
+        op = Op(len(rec.ops), lane.id, calls, submit, inputs=tuple(sorted(producers)),
                 shapes=tuple(tuple(a.shape) for a in outputs),
                 dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
-                nbytes=_nbytes(outputs), count=count)
+                nbytes=_nbytes(outputs))
         for src in op.inputs:
             src_lane = rec.lanes[rec.ops[src].lane]
             if src_lane.id != lane.id:
-                kind = ("untracked" if UNTRACKED_LANE in (src_lane.name, lane.name) else
-                        classify(StreamId(src_lane.device, src_lane.stream_index),
-                                 StreamId(lane.device, lane.stream_index)))
-                rec.flows.append(Flow(src, op.id, kind, rec.ops[src].nbytes))
+                rec.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
+                                      rec.ops[src].nbytes))
         rec.ops.append(op)
         for a in outputs:
             self._made_by[id(a)] = (_weak(a, self._made_by), op.id)
@@ -289,13 +247,13 @@ class Recorder:
                 return
             producers.add(src)
         lane = self.lane_for(calls[0].stream)
-        name, count, handle = _segment_name(calls), len(calls), calls[-1].handle
+        kinds, count, handle = _calls_of(calls), len(calls), calls[-1].handle
         outputs = [o for c in calls for o in c.outputs]
         read_here = {id(a) for c in calls for a in c.inputs}
         sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
         submit = self.now()
         # shapes, dtypes and bytes describe what leaves the op: its sinks
-        op = self._new_op(lane, name, submit, producers, sinks, count=count)
+        op = self._new_op(lane, kinds, submit, producers, sinks)
         made_by = self._made_by
         for a in outputs:  # the intermediates too, so later readers find this op
             if id(a) in read_here:
@@ -371,8 +329,7 @@ class Recorder:
         if marker is None:
             return None
         lane = self.lane_for(None)
-        op = self._new_op(lane, f"untracked ×{len(arrays)}", submit, set(), arrays,
-                          count=len(arrays))
+        op = self._new_op(lane, ((UNTRACKED_LANE, len(arrays)),), submit, set(), arrays)
         op.detail = "arrays made outside the calls unimem observes"
         self.settle(arrays)
         if self.mode == "exclusive":
@@ -421,48 +378,6 @@ def _weak(a: mx.array, table: dict[int, Any]) -> weakref.ref[mx.array]:
     return weakref.ref(a, forget)
 
 
-def _segment_name(calls: Sequence[OpCall]) -> str:
-    if len(calls) == 1:
-        return calls[0].name
-    counts = Counter(c.name for c in calls)
-    return " + ".join(f"{n} ×{k}" for n, k in counts.items())
-
-
-def tighten_ends(rec: Recording) -> None:
-    """A waiter's end is an upper bound, late by its wake-up. An op cannot finish
-    after the ops that needed it (its readers, the next op on its lane), so each
-    end is lowered to the earliest of those, when one was stamped earlier."""
-    bound: dict[int, float] = {}  # op id -> earliest end of an op that waited for it
-    prev_on_lane: dict[int, int] = {}
-    before: dict[int, int | None] = {}
-    for op in rec.ops:
-        before[op.id] = prev_on_lane.get(op.lane)
-        prev_on_lane[op.lane] = op.id
-    for op in reversed(rec.ops):  # readers come after their producers
-        end = op.end
-        if end is not None and op.id in bound and bound[op.id] < end and not op.start_measured:
-            end = op.end = bound[op.id]
-        if end is None:
-            continue
-        waited = [*op.inputs, before[op.id]]
-        for src in waited:
-            if src is not None and end < bound.get(src, float("inf")):
-                bound[src] = end
-
-
-def derive_starts(rec: Recording) -> None:
-    """start = latest of hand-off, previous end on the lane, producers' ends
-    (after :func:`tighten_ends`)."""
-    tighten_ends(rec)
-    last_end: dict[int, float] = {}
-    for op in rec.ops:  # ops are in hand-off order, which is each lane's FIFO order
-        if op.start_measured:
-            if op.end is not None:
-                last_end[op.lane] = op.end
-            continue
-        bounds = [op.submit, last_end.get(op.lane, op.submit)]
-        bounds += [e for src in op.inputs if (e := rec.ops[src].end) is not None]
-        op.start = max(bounds)
-        if op.end is not None:
-            op.start = min(op.start, op.end)
-            last_end[op.lane] = op.end
+def _calls_of(calls: Sequence[OpCall]) -> Calls:
+    """What an op covers: (kind, count) per kind, in order of first call."""
+    return tuple(Counter(c.name for c in calls).items())

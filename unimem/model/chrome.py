@@ -6,19 +6,22 @@ middle of its two slices, so none is left unmatched), ``C`` counters carry the
 allocator's memory, and ``M`` metadata names every process and thread. The full
 recording (lanes, timing statistics, graph, notes) rides along under
 ``otherData.unimem`` so a saved trace loads back into a :class:`Recording`
-without loss; other Chrome traces load too, as lanes of ``X`` slices.
+without loss; each slice carries its op's ``calls`` as data in ``args`` (its
+``name`` is only their label). Format 1 files, which stored the label alone, are
+read by parsing it once here; other Chrome traces load too, as lanes of ``X`` slices.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from .graph import Graph
-from .recording import Flow, Lane, MemorySample, Op, Recording, Timing
+from .recording import Calls, Flow, Lane, MemorySample, Op, Recording, Timing
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ops carry their calls; 1: only their display name
+_READABLE = (1, 2)
 _PIDS = {"cpu": 1, "gpu": 2, "?": 3}
 _MEMORY_PID = 4
 _PROCESS_NAMES = {1: "CPU", 2: "GPU", 3: "untracked (stream unknown)",
@@ -58,8 +61,8 @@ def to_chrome_trace(rec: Recording, path: str | None = None) -> dict[str, Any]:
                 "dispatched_us": None if op.dispatched is None else _us(op.dispatched),
                 "start": "measured" if op.start_measured else "derived", "end": "measured",
                 "inputs": list(op.inputs), "shapes": [list(s) for s in op.shapes],
-                "dtypes": list(op.dtypes), "nbytes": op.nbytes, "count": op.count,
-                "detail": op.detail,
+                "dtypes": list(op.dtypes), "nbytes": op.nbytes,
+                "calls": [list(c) for c in op.calls], "detail": op.detail,
             },
         })
     for n, flow in enumerate(rec.flows):
@@ -97,7 +100,20 @@ def to_chrome_trace(rec: Recording, path: str | None = None) -> dict[str, Any]:
 
 
 def _op_dict(op: Op) -> dict[str, Any]:
-    return {f: getattr(op, f) for f in Op.__slots__}
+    return {f.name: getattr(op, f.name) for f in fields(Op)}
+
+
+def _calls(stored: list[list[Any]]) -> Calls:
+    return tuple((str(kind), int(k)) for kind, k in stored)
+
+
+def _calls_from_name(name: str) -> Calls:
+    """A format 1 op's calls, from the label that was all it stored: "exp ×2 + sin ×2"."""
+    out = []
+    for part in name.split(" + "):
+        kind, _, k = part.partition(" ×")
+        out.append((kind, int(k)) if k.isdigit() else (part, 1))
+    return tuple(out)
 
 
 def _span(op: Op) -> tuple[float, float]:
@@ -117,7 +133,7 @@ def from_chrome_trace(source: str | dict[str, Any]) -> Recording:
     meta = trace.get("otherData", {}).get("unimem") if isinstance(trace, dict) else None
     if meta is None:
         return _foreign(events)
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in _READABLE:
         raise ValueError(f"unknown unimem trace format {meta.get('format')!r}")
     rec = Recording(meta["title"], dict(meta["placement"]), meta["mode"], meta["method"],
                     platform=dict(meta["platform"]), notes=list(meta["notes"]),
@@ -127,18 +143,24 @@ def from_chrome_trace(source: str | dict[str, Any]) -> Recording:
     for e in events:
         if e.get("ph") == "X" and e.get("cat") == "op":
             a = e["args"]
+            calls = _calls(a["calls"]) if "calls" in a else _calls_from_name(e["name"])
             ops[a["id"]] = Op(
-                a["id"], a["lane"], e["name"], a["submit_us"] / 1e6, e["ts"] / 1e6,
+                a["id"], a["lane"], calls, a["submit_us"] / 1e6, e["ts"] / 1e6,
                 (e["ts"] + e["dur"]) / 1e6,
                 None if a["dispatched_us"] is None else a["dispatched_us"] / 1e6,
                 tuple(a["inputs"]), tuple(tuple(s) for s in a["shapes"]), tuple(a["dtypes"]),
-                a["nbytes"], a["count"], a["start"] == "measured", a["detail"])
+                a["nbytes"], a["start"] == "measured", a["detail"])
         elif e.get("ph") == "C" and e.get("name") == "MLX memory":
             a = e["args"]
             rec.memory.append(MemorySample(e["ts"] / 1e6, a["active"], a["cache"], a["peak"]))
     for d in meta["untimed_ops"]:
         d = {**d, "inputs": tuple(d["inputs"]), "dtypes": tuple(d["dtypes"]),
              "shapes": tuple(tuple(s) for s in d["shapes"])}
+        if "calls" in d:
+            d["calls"] = _calls(d["calls"])
+        else:  # format 1
+            d["calls"] = _calls_from_name(d.pop("name"))
+            del d["count"]
         ops[d["id"]] = Op(**d)
     rec.ops = [ops[i] for i in sorted(ops)]
     rec.flows = [Flow(**f) for f in meta["flows"]]
@@ -163,6 +185,6 @@ def _foreign(events: list[dict[str, Any]]) -> Recording:
             lane_of[key] = len(rec.lanes)
             rec.lanes.append(Lane(len(rec.lanes), names.get(key, f"{key[0]}/{key[1]}"), "?", -1))
         start = e["ts"] / 1e6
-        rec.ops.append(Op(len(rec.ops), lane_of[key], e.get("name", "?"), start, start,
+        rec.ops.append(Op(len(rec.ops), lane_of[key], ((e.get("name", "?"), 1),), start, start,
                           start + e.get("dur", 0) / 1e6, start_measured=True))
     return rec

@@ -4,7 +4,9 @@ Edges are classified the way ``eval_impl`` (``mlx/transforms.cpp``) decides
 them: a consumer whose input comes from another stream needs a fence, flagged as
 a device switch when the two streams are on different devices. ``eval`` also adds
 a Synchronizer on the stream of the first output; outputs made on other streams
-are fenced to it, so the graph carries that node too, marked ``synthetic``.
+are fenced to it, so the graph carries that node too, marked ``synthetic``. The edge kinds are
+defined here once (``EdgeKind``, ``EDGE_KINDS``) for the graph, the recorded flows
+and their views alike.
 """
 
 from __future__ import annotations
@@ -12,13 +14,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from .text import TextRepr, fmt_placement, plural
 
-SAME_STREAM = "same stream"
-CROSS_STREAM = "cross stream"  # a fence between two streams of one device
-DEVICE_SWITCH = "device switch"  # a fence between devices (CPU <-> GPU)
+# How an array gets from its producer to its consumer: the one spelling of each kind,
+# shared by graph edges, recorded flows and every view of them.
+EdgeKind = Literal["same stream", "cross stream", "device switch", "untracked"]
+EDGE_KINDS: Final[tuple[EdgeKind, ...]] = get_args(EdgeKind)  # in this order everywhere
+EDGE_MEANINGS: Final[dict[EdgeKind, str]] = {
+    "same stream": "producer and consumer on one stream: its FIFO order, no fence",
+    "cross stream": "a fence between two streams of one device",
+    "device switch": "a fence between devices (CPU <-> GPU)",
+    "untracked": "to or from work whose stream unimem cannot see (recordings only)",
+}
+SAME_STREAM: Final[EdgeKind] = "same stream"
+CROSS_STREAM: Final[EdgeKind] = "cross stream"
+DEVICE_SWITCH: Final[EdgeKind] = "device switch"
+UNTRACKED: Final[EdgeKind] = "untracked"
+# the kinds a recorded Flow can have: every kind but same stream, which needs no fence
+FLOW_KINDS: Final[tuple[EdgeKind, ...]] = tuple(k for k in EDGE_KINDS if k != SAME_STREAM)
 
 
 @dataclass(frozen=True, order=True)
@@ -67,10 +82,10 @@ class Edge:
     dst: int
     array: int
     nbytes: int
-    kind: str  # SAME_STREAM, CROSS_STREAM or DEVICE_SWITCH; inputs count as SAME_STREAM
+    kind: EdgeKind  # never UNTRACKED: the graph sees every stream; inputs are SAME_STREAM
 
 
-def classify(producer: StreamId, consumer: StreamId) -> str:
+def classify(producer: StreamId, consumer: StreamId) -> EdgeKind:
     if producer == consumer:
         return SAME_STREAM
     return DEVICE_SWITCH if producer.device != consumer.device else CROSS_STREAM

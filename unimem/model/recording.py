@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .graph import Graph
+from .graph import UNTRACKED, EdgeKind, Graph, StreamId, classify
 from .text import TextRepr, fmt_placement, fmt_time
 
-UNTRACKED_LANE = "untracked"
+UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
 
 @dataclass(frozen=True)
@@ -37,19 +37,25 @@ class Lane:
         return f"{self.name} · Stream({self.device}, {self.stream_index})"
 
 
+Calls = tuple[tuple[str, int], ...]  # (kind, count) per MLX call kind, in order of first call
+
+
 @dataclass(slots=True)
 class Op:
     """One bar: an MLX call (or a run of calls) handed to a stream and observed.
 
+    ``calls`` says which MLX calls the bar covers, as data: ``(("exp", 50),)`` or
+    ``(("ones", 1), ("exp", 1))``; a bare string stands for one call of that kind
+    (``Op(0, 0, "exp", t)``). ``name`` and ``count`` are derived from it.
     ``end`` is measured: when a waiter saw the outputs complete (an upper bound,
     late by the waiter's wake-up). ``start`` is derived unless ``start_measured``:
     the latest of the hand-off, the previous op's end on the lane and the end of
-    every producer it waited for. ``end is None`` means still running.
+    every producer it waited for (model/timing.py). ``end is None`` means still running.
     """
 
     id: int
     lane: int
-    name: str
+    calls: Calls
     submit: float
     start: float | None = None
     end: float | None = None
@@ -58,9 +64,29 @@ class Op:
     shapes: tuple[tuple[int, ...], ...] = ()
     dtypes: tuple[str, ...] = ()
     nbytes: int = 0
-    count: int = 1  # MLX calls covered by this bar
     start_measured: bool = False
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        calls: object = self.calls
+        if isinstance(calls, str):  # one call of one kind, the common case when built by hand
+            self.calls = ((calls, 1),)
+
+    @property
+    def name(self) -> str:
+        """The bar's label: "exp" for one call, "exp ×50", "ones ×1 + exp ×1" for a run.
+
+        Untracked work always shows its count ("untracked ×1"): it counts arrays made
+        unseen, not one call."""
+        (kind, k), *more = self.calls
+        if k == 1 and not more and kind != UNTRACKED_LANE:
+            return kind
+        return " + ".join(f"{kind} ×{k}" for kind, k in self.calls)
+
+    @property
+    def count(self) -> int:
+        """MLX calls covered by this bar."""
+        return sum(k for _, k in self.calls)
 
     @property
     def duration(self) -> float | None:
@@ -75,8 +101,17 @@ class Flow:
 
     src: int
     dst: int
-    kind: str  # "cross stream" or "device switch" (see _graph)
+    kind: EdgeKind  # one of graph.FLOW_KINDS: see flow_kind
     nbytes: int
+
+
+def flow_kind(src: Lane, dst: Lane) -> EdgeKind:
+    """The kind of a dependency between two different lanes: a fence between streams,
+    or UNTRACKED when either side's stream is unknown."""
+    if UNTRACKED_LANE in (src.name, dst.name):
+        return UNTRACKED
+    return classify(StreamId(src.device, src.stream_index),
+                    StreamId(dst.device, dst.stream_index))
 
 
 @dataclass(frozen=True)
@@ -197,13 +232,12 @@ class Recording(TextRepr):
         return [op for op in self.ops if op.lane == lane_id]
 
     def calls_by_lane(self) -> dict[str, Counter[str]]:
-        """MLX calls per lane and name (segments counted by the calls they cover)."""
+        """MLX calls per lane and kind (segments counted by the calls they cover)."""
         names = {lane.id: lane.name for lane in self.lanes}
         out: dict[str, Counter[str]] = {lane.name: Counter() for lane in self.lanes}
         for op in self.ops:
-            for part in op.name.split(" + "):
-                name, _, k = part.partition(" ×")
-                out[names[op.lane]][name] += int(k) if k else 1
+            for kind, k in op.calls:
+                out[names[op.lane]][kind] += k
         return out
 
     # -- views ---------------------------------------------------------------

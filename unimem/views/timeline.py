@@ -14,6 +14,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..checks import check_window
 from ..model.recording import Recording
 from ..model.text import plural
 from .assets import esm
@@ -62,10 +63,7 @@ class Timeline(anywidget.AnyWidget):
     def __init__(self, *recordings: Recording, window: int = 20_000,
                  labels: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int (ops shown per recording), "
-                             f"got {window!r}")
-        self.window = window
+        self.window = check_window(window)
         self._highlight_ids: dict[int, list[int]] = {}
         self._packed: Packed  # set by show(), below
         self.recordings: list[Recording] = []
