@@ -2,7 +2,8 @@
 
 The counters are global to MLX's allocator (no per-stream or per-device split)
 and follow scheduling, not execution: memory is counted when an op is encoded
-and freed when its last reference drops (research note, section 4). Samples
+and freed when its last reference drops (``mlx/allocator.cpp`` and the
+backends' allocators: https://github.com/ml-explore/mlx/blob/v0.32.4/mlx/backend/cpu). Samples
 therefore show what MLX has handed out, which the views label as such.
 """
 

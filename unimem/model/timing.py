@@ -1,6 +1,6 @@
 """When each op started: one rule, for a finished recording and for a live one.
 
-MLX stamps no start times (research note, section 3), so a start is derived from
+MLX stamps no start times (its API has no per-op timestamps), so a start is derived from
 what was measured: the latest of the op's hand-off, the moment its lane was free
 (a stream is a FIFO: the previous op's end) and the ends of the producers it read
 (MLX fences a consumer on a producer elsewhere), never after its own end. An op
