@@ -2,9 +2,9 @@
 
 The counters are global to MLX's allocator (no per-stream or per-device split)
 and follow scheduling, not execution: memory is counted when an op is encoded
-and freed when its last reference drops (``mlx/allocator.cpp`` and the
-backends' allocators: https://github.com/ml-explore/mlx/blob/v0.32.4/mlx/backend/cpu). Samples
-therefore show what MLX has handed out, which the views label as such.
+and freed when its last reference drops (each backend's allocator, e.g.
+https://github.com/ml-explore/mlx/blob/v0.32.4/mlx/backend/no_gpu/allocator.cpp).
+Samples therefore show what MLX has handed out, which the views label as such.
 """
 
 from __future__ import annotations
