@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import mlx.core as mx
 
+from .capture.evalpoints import patch_eval_points
 from .capture.intercept import Interceptor
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
@@ -38,14 +39,6 @@ from .views.timeline import Timeline
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
-
-# where user code makes MLX compute: pending segments must be handed off first,
-# or MLX runs them inside the user's eval and the waiter stamps them late
-_EVAL_POINTS: tuple[tuple[Any, str], ...] = (
-    (mx, "eval"), (mx, "async_eval"), (mx, "synchronize"), (mx.array, "item"),
-    (mx.array, "tolist"),
-)
-
 
 class LiveView(Protocol):
     """What a Watch redraws: anything that re-reads its data on ``refresh()``."""
@@ -90,7 +83,7 @@ class Watch:
         self._memory_hz = memory_hz
         self._interceptor: Interceptor | None = None
         self._sampler: MemorySampler | None = None
-        self._saved: list[tuple[Any, str, Any]] = []
+        self._undo_eval_points: Callable[[], None] | None = None
         self._live = LiveStarts(self.recording)
         self._make: dict[str, ViewFactory] = dict(views or {})
         self._views: dict[str, LiveView] = {}
@@ -140,7 +133,10 @@ class Watch:
         self._interceptor.__enter__()  # raises if a profile/watch is already observing
         if self.registry is not None:
             self._recorder.on_op = self._observe
-        self._patch_eval_points()
+        # at each eval point, pending segments go first, or MLX would run them inside the
+        # user's eval and their ends would be stamped late
+        flush = self._recorder.flush
+        self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
         if self.memory:
             self._sampler = MemorySampler(self.recording, self._recorder.t0,
                                           self._memory_hz).start()
@@ -162,7 +158,8 @@ class Watch:
             try:
                 self._recorder.flush()  # hand off what is pending so it is timed, not lost
             finally:
-                self._restore_eval_points()
+                if self._undo_eval_points is not None:
+                    self._undo_eval_points()
                 if self._interceptor is not None:
                     self._interceptor.__exit__(None, None, None)
                 self._recorder.close()  # waits for every handed-off op: MLX drained
@@ -196,18 +193,6 @@ class Watch:
     # -- helpers -------------------------------------------------------------------
     def _observe(self, op: Op, outputs: Sequence[mx.array]) -> None:
         self.registry.observe(op.id, outputs)
-
-    def _patch_eval_points(self) -> None:
-        owner, flush = threading.get_ident(), self._recorder.flush
-        for target, attr in _EVAL_POINTS:
-            original = getattr(target, attr)
-            self._saved.append((target, attr, original))
-            setattr(target, attr, _flushing(original, flush, owner))
-
-    def _restore_eval_points(self) -> None:
-        for target, attr, original in reversed(self._saved):
-            setattr(target, attr, original)
-        self._saved.clear()
 
     def _show(self) -> None:
         from IPython.display import display
@@ -244,20 +229,6 @@ class Watch:
                 f"{plural(len(rec.lanes), 'lane')}"
                 + (f", {flight} in flight" if self.state == "watching" else ""))
         return head + "\n" + repr(rec)
-
-
-def _flushing(original: Callable[..., Any], flush: Callable[[], None],
-              owner: int) -> Callable[..., Any]:
-    """``original`` that first hands the watch's pending segments to MLX."""
-
-    def flushed(*args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == owner:
-            flush()
-        return original(*args, **kwargs)
-
-    flushed.__wrapped__ = original  # type: ignore[attr-defined]
-    flushed.__doc__ = getattr(original, "__doc__", None)
-    return flushed
 
 
 def _in_notebook() -> bool:
