@@ -19,7 +19,6 @@ from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .capture.streams import Placement
-from .capture.trace import trace
 from .comparison import Comparison, compare
 from .copytax import copy_tax
 from .devices import about, platform
@@ -42,7 +41,7 @@ from .model import (
     StreamId,
     Timing,
 )
-from .profiler import profile
+from .profiler import profile, trace
 from .views.memory import MemoryView
 from .views.timeline import Timeline
 from .watcher import Watch, watch

@@ -2,8 +2,15 @@
 
 The plain runs are what a user's program costs (call + ``mx.eval``, after
 warm-up). The instrumented run is the same call with every op observed and
-timed (capture/recorder.py); its wall time over the plain median is reported as
-the cost of looking, next to the timeline it produced.
+timed; its wall time over the plain median is reported as the cost of looking,
+next to the timeline it produced. Two methods time it:
+
+* ``native`` (the default where the native probe is built, ``capture/native_run.py``):
+  every primitive walked, each CPU one timed at both ends on its stream's worker,
+  one plain ``mx.eval`` per eval of the program. It times CPU streams only: a run
+  with GPU primitives is recorded again with the hand-off method, and says so.
+* ``segment``, ``op``, ``exclusive`` (``capture/recorder.py``): MLX calls seen from
+  Python, handed to MLX with ``async_eval``, ends stamped by waiter threads.
 """
 
 from __future__ import annotations
@@ -14,14 +21,19 @@ from typing import Any
 
 import mlx.core as mx
 
+from .capture import native, native_run
 from .capture.call import Call, bind
 from .capture.intercept import observe
 from .capture.recorder import Recorder
+from .capture.sampler import sample_now
 from .capture.streams import StreamLike
 from .capture.trace import capture
 from .devices import platform
+from .model.graph import Graph
 from .model.modes import MODES, Mode
 from .model.recording import UNTRACKED_LANE, Recording, Timing
+
+AUTO = "auto"  # the default: native where it is built, else segment
 
 
 def time_plain(call: Call, repeat: int, warmup: int) -> Timing:
@@ -68,9 +80,49 @@ def new_recording(call: Call, mode: Mode, segment_size: int = 50) -> Recording:
     )
 
 
+def resolve_mode(mode: str) -> Mode:
+    """``auto`` is ``native`` where the native probe is built and matches MLX, else
+    ``segment``; a mode asked for by name must exist (native must be available)."""
+    if mode == AUTO:
+        return "native" if native.available() else "segment"
+    if mode not in MODES:
+        raise ValueError(f"mode must be {AUTO!r} or one of {tuple(MODES)}, got {mode!r}")
+    if mode == "native" and not native.available():
+        raise native.NativeUnavailableError(f"mode='native': {native.why_unavailable()}")
+    return mode
+
+
 def instrumented_run(call: Call, mode: Mode = "segment", *,
                      segment_size: int = 50) -> Recording:
-    """One run of ``call`` with every MLX op call observed and timed."""
+    """One run of ``call`` with every MLX op observed and timed."""
+    if mode == "native":
+        return _native_run(call, segment_size)
+    return _handed_off_run(call, mode, segment_size)
+
+
+def _native_run(call: Call, segment_size: int) -> Recording:
+    """The native method; a run with GPU primitives falls back to ``segment``."""
+    recording = new_recording(call, "native")
+    mx.eval(call.inputs)
+    mx.reset_peak_memory()
+    recording.memory.append(sample_now(0.0))
+    captured = native_run.run(call)
+    gpu = native_run.gpu_primitives(captured)
+    if gpu:
+        fallback = _handed_off_run(call, "segment", segment_size)
+        fallback.notes.insert(0, f"method: segment, not native: {gpu} primitives ran on a GPU "
+                                 "stream, and the native probe times CPU streams only")
+        return fallback
+    recording.wall = captured.wall
+    recording.memory.append(sample_now(captured.wall))
+    native_run.fill_recording(captured, recording)
+    recording.graph = native_run.to_graph(captured, call.title, call.placement.names,
+                                          platform().mlx_version)
+    recording.notes.append(f"distortion: {MODES['native'].distortion}")
+    return recording
+
+
+def _handed_off_run(call: Call, mode: Mode, segment_size: int) -> Recording:
     recording = new_recording(call, mode, segment_size)
     recorder = Recorder(recording, mode, segment_size=segment_size)
     inputs = call.inputs
@@ -98,12 +150,24 @@ def instrumented_run(call: Call, mode: Mode = "segment", *,
     return recording
 
 
+def trace_call(call: Call) -> Graph:
+    """The call's graph: walked natively where the probe is built (every primitive, on
+    its real stream, nothing merged), else read from ``mx.export_function``."""
+    if native.available():
+        captured = native_run.run(call, evaluate=False)
+        return native_run.to_graph(captured, call.title, call.placement.names,
+                                   platform().mlx_version)
+    graph = capture(call)
+    graph.notes.append(f"not traced natively: {native.why_unavailable()}")
+    return graph
+
+
 def profile(
     fun: Callable[..., Any],
     *args: Any,
     repeat: int = 20,
     warmup: int = 2,
-    mode: Mode = "segment",
+    mode: str = AUTO,
     segment_size: int = 50,
     placement: Mapping[str, StreamLike] | None = None,
     trace: bool = True,
@@ -122,20 +186,40 @@ def profile(
                         segment_size=segment_size, trace=trace)
 
 
-def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: Mode = "segment",
+def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = AUTO,
                  segment_size: int = 50, trace: bool = True) -> Recording:
     """The door every measurement comes through (``profile``, ``compare``, ``explore``):
     its arguments are checked here, once, before anything runs."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    method = resolve_mode(mode)
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
     if warmup < 0:
         raise ValueError(f"warmup must be 0 or more, got {warmup}")
     call.placement.resolve()  # fail early and clearly (e.g. a GPU that is absent)
     timing = time_plain(call, repeat, warmup)
-    recording = instrumented_run(call, mode, segment_size=segment_size)
+    recording = instrumented_run(call, method, segment_size=segment_size)
     recording.timing = timing
-    if trace:
-        recording.graph = capture(call)
+    if trace and recording.graph is None:
+        recording.graph = trace_call(call)
+    elif not trace:
+        recording.graph = None
     return recording
+
+
+def trace(
+    fun: Callable[..., Any],
+    *args: Any,
+    placement: Mapping[str, StreamLike] | None = None,
+    **kwargs: Any,
+) -> Graph:
+    """The graph MLX evaluates for ``fun(*args, **kwargs)``; its outputs are not evaluated.
+
+    Every primitive is listed, internal ones included (Broadcast, AsType, the
+    backward pass of ``mx.grad``), each with the stream MLX gave it, and every
+    edge is classified the way ``mx.eval`` decides fences: same stream, cross
+    stream, or device switch. With the native probe the function runs (its own
+    ``mx.eval`` calls inside too) and what it returns is walked before any
+    evaluation; without it, ``mx.export_function`` traces it with placeholders
+    (which merges identical subgraphs, and fails on random ops and inner evals).
+    """
+    return trace_call(bind(fun, args, kwargs, placement))

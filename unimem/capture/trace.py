@@ -1,4 +1,4 @@
-"""Capture a function's graph without running it, streams read from MLX's data.
+"""A function's graph from ``mx.export_function``: the method where the native probe is absent.
 
 Python's ``mx.array`` exposes no graph, so this uses the one door MLX offers:
 ``mx.export_function``. Exported to a callback it gives each primitive's name,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from math import prod
 from typing import Any
@@ -22,9 +22,9 @@ import mlx.core as mx
 from ..devices import platform
 from ..model.graph import ArrayInfo, Graph, Node, StreamId
 from ..model.text import fmt_dtype
-from .call import Call, bind
+from .call import Call
 from .mlxfn import KNOWN_VERSIONS, ExpectedPrimitive, read_export
-from .streams import StreamLike, current_default, name_of, stream_id
+from .streams import current_default, name_of, stream_id
 
 
 @contextmanager
@@ -119,18 +119,3 @@ def _add_synchronizer(nodes: list[Node], arrays: dict[int, ArrayInfo],
 
 def _first(records: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return next(r for r in records if r["type"] == kind)
-
-
-def trace(
-    fun: Callable[..., Any],
-    *args: Any,
-    placement: Mapping[str, StreamLike] | None = None,
-    **kwargs: Any,
-) -> Graph:
-    """The graph MLX records for ``fun(*args, **kwargs)``, without running it.
-
-    Every primitive is listed, internal ones included (Broadcast, AsType, ...),
-    each with the stream MLX stored for it, and every edge is classified the way
-    ``mx.eval`` decides fences: same stream, cross stream, or device switch.
-    """
-    return capture(bind(fun, args, kwargs, placement))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Mode = Literal["op", "segment", "exclusive"]
+Mode = Literal["native", "op", "segment", "exclusive"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,15 @@ _LIVE = ("measured live: one async_eval per {unit}, a waiter per stream stamps e
          "(None while in flight); starts derived from stream order and dependencies")
 
 MODES: Final[dict[Mode, ModeInfo]] = {
+    "native": ModeInfo(
+        method="measured natively: every CPU primitive wrapped before one plain mx.eval per "
+               "eval of the program, its start and end stamped on its stream's worker thread",
+        distortion="two stamps per primitive on its stream's worker (about a microsecond "
+                   "each); Copy and StopGradient stay unwrapped and untimed",
+        live_method="measured natively, live: every CPU primitive wrapped at each eval of the "
+                    "program, start and end stamped on its stream's worker thread (None while "
+                    "in flight)",
+    ),
     "op": ModeInfo(
         method="measured: one async_eval per MLX call, a waiter per stream stamps each end; "
                "starts derived from stream order and dependencies",

@@ -1,0 +1,183 @@
+"""One run of a call captured natively: every primitive walked, every CPU one timed.
+
+The native probe (``native.py``) sees the lazy graph MLX is about to evaluate,
+including what C++ builds (backward passes, compiled functions, random keys),
+and stamps each CPU primitive's start and end on its stream's worker thread.
+A run here is the user's function as it is: each eval point inside it (an
+``mx.eval``, an ``.item()``, see ``evalpoints``) first walks and instruments
+what is about to run, then evaluates once, as it would have; the outputs get
+the same treatment at the end. Nothing is split into extra hand-offs, so MLX's
+batching and buffer donation stay as in a plain run.
+
+This module turns what was captured into model data: a :class:`Graph` (every
+primitive on its real stream) and the ops of a :class:`Recording` (one bar per
+timed primitive, start and end measured).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import mlx.core as mx
+
+from ..model.graph import ArrayInfo, Graph, Node, StreamId
+from ..model.recording import Flow, Lane, Op, Recording, flow_kind
+from . import native
+from .call import Call
+from .evalpoints import eval_points
+from .streams import name_of
+
+
+@dataclass
+class NativeRun:
+    """What one natively captured run saw: the graph at each eval point, and the times."""
+
+    graphs: list[native.PendingGraph] = field(default_factory=list)  # in eval order
+    records: list[native.TimingRecord] = field(default_factory=list)
+    clock: native.ClockOffset | None = None
+    t0: float = 0.0  # perf_counter() when the run started: the recording's zero
+    wall: float = 0.0
+    eval_points: int = 0  # evaluations inside the function (mx.eval, .item(), ...)
+
+
+def run(call: Call, *, evaluate: bool = True) -> NativeRun:
+    """Call the function once, walking (and, with ``evaluate``, timing) what MLX runs.
+
+    Without ``evaluate`` (a trace) the function still runs its own evals, which it
+    needs to go on, but its outputs are only walked, never evaluated.
+    """
+    captured = NativeRun(clock=native.clock_offset())
+    native.clear()
+
+    def before_eval(arrays: list[mx.array]) -> None:
+        graph = native.walk(arrays)
+        if len(graph):
+            captured.graphs.append(graph)
+            if evaluate:
+                native.instrument(arrays)
+
+    def at_eval_point(arrays: list[mx.array]) -> None:
+        captured.eval_points += 1
+        before_eval(arrays)
+
+    args, kwargs = call.bound()
+    captured.t0 = perf_counter()
+    with eval_points(at_eval_point):
+        result = call.fun(*args, **kwargs)
+    outputs = call.outputs_of(result)
+    del result
+    before_eval(outputs)
+    if evaluate:
+        mx.eval(outputs)
+        captured.wall = perf_counter() - captured.t0
+        captured.records = native.records(drain=True)
+    return captured
+
+
+def to_graph(captured: NativeRun, title: str, placement: dict[str, str],
+             mlx_version: str) -> Graph:
+    """Every primitive walked, on the stream MLX gave it, with its arrays and edges.
+
+    Arrays that were not pending (function inputs, constants, results of an earlier
+    eval inside the function) appear once per consumer as ``input`` arrays: the walk
+    sees that they are there, not where they came from.
+    """
+    nodes: list[Node] = []
+    arrays: dict[int, ArrayInfo] = {}
+    out_id: dict[tuple[int, int], int] = {}  # (native node id, output index) -> array id
+    lanes: dict[StreamId, str] = {}
+    last_eval = 0  # index of the first node of the last walk: the function's outputs
+    for graph in captured.graphs:
+        last_eval = len(nodes)
+        for pn in graph.nodes():
+            sid = StreamId(pn.device, pn.stream)
+            lane = lanes.get(sid) or lanes.setdefault(sid, name_of(sid))
+            ins = []
+            for producer, k in pn.inputs:
+                aid = out_id.get((producer, k))
+                if aid is None:  # not pending here: an input of this eval
+                    aid = len(arrays)
+                    arrays[aid] = ArrayInfo(aid, f"in{aid}", (), "", 0, "input", None)
+                ins.append(aid)
+            outs = []
+            for k, o in enumerate(pn.outputs):
+                aid = len(arrays)
+                out_id[(pn.id, k)] = aid
+                arrays[aid] = ArrayInfo(aid, f"{pn.name.lower()}{aid}", o.shape, o.dtype,
+                                        o.nbytes, "intermediate", len(nodes))
+                outs.append(aid)
+            nodes.append(Node(len(nodes), pn.name, sid, lane, tuple(ins), tuple(outs)))
+    last = nodes[last_eval:]
+    read = {a for n in last for a in n.inputs}
+    outputs = [a for n in last for a in n.outputs if a not in read]  # its sinks
+    for a in outputs:
+        info = arrays[a]
+        arrays[a] = ArrayInfo(info.id, info.name, info.shape, info.dtype, info.nbytes,
+                              "output", info.producer)
+    notes = [("traced natively: every primitive MLX evaluates for the call, each on its "
+              "stream, nothing merged")]
+    if captured.eval_points:
+        notes.append(f"the function evaluated {captured.eval_points} times inside itself; "
+                     "arrays from an earlier evaluation appear as inputs")
+    return Graph(title, placement, nodes, arrays, tuple(outputs), mlx_version, notes)
+
+
+def fill_recording(captured: NativeRun, recording: Recording) -> None:
+    """One op per timed primitive, start and end measured on its stream's worker.
+
+    Primitives left unwrapped (``Copy``, ``StopGradient``, GPU streams) have no times:
+    they are counted in a note, and the ops that read them depend on what they read.
+    """
+    assert captured.clock is not None
+    to_seconds = captured.clock.to_perf_counter
+    t0 = captured.t0
+    timed = {r.id: r for r in captured.records}
+    lanes: dict[StreamId, Lane] = {}
+    op_of: dict[int, int] = {}  # native node id -> op id (or the ops an untimed node read)
+    via: dict[int, tuple[int, ...]] = {}  # untimed node id -> timed ops it stands for
+    untimed: Counter[str] = Counter()
+    for graph in captured.graphs:
+        for pn in graph.nodes():
+            producers: set[int] = set()
+            for producer, _ in pn.inputs:
+                if producer in op_of:
+                    producers.add(op_of[producer])
+                else:
+                    producers.update(via.get(producer, ()))
+            record = timed.get(pn.id)
+            if record is None:
+                untimed[pn.name] += 1
+                via[pn.id] = tuple(sorted(producers))
+                continue
+            sid = StreamId(pn.device, pn.stream)
+            lane = lanes.get(sid)
+            if lane is None:
+                lane = lanes[sid] = Lane(len(recording.lanes), name_of(sid), sid.device,
+                                         sid.index)
+                recording.lanes.append(lane)
+            op = Op(len(recording.ops), lane.id, ((pn.name, 1),),
+                    submit=to_seconds(record.host_begin) - t0,
+                    start=to_seconds(record.start) - t0, end=to_seconds(record.end) - t0,
+                    dispatched=to_seconds(record.host_end) - t0,
+                    inputs=tuple(sorted(producers)),
+                    shapes=tuple(o.shape for o in pn.outputs),
+                    dtypes=tuple(o.dtype for o in pn.outputs),
+                    nbytes=sum(o.nbytes for o in pn.outputs), start_measured=True)
+            for src in op.inputs:
+                src_lane = recording.lanes[recording.ops[src].lane]
+                if src_lane.id != lane.id:
+                    recording.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
+                                                recording.ops[src].nbytes))
+            recording.ops.append(op)
+            op_of[pn.id] = op.id
+    if untimed:
+        kinds = ", ".join(f"{name} ×{k}" for name, k in untimed.most_common())
+        recording.notes.append(f"not timed (left unwrapped, their time is in their "
+                               f"neighbours'): {kinds}")
+
+
+def gpu_primitives(captured: NativeRun) -> int:
+    """How many walked primitives ran on a GPU stream (the native probe times CPU ones)."""
+    return sum(d == "gpu" for g in captured.graphs for d in g.columns["device"])
