@@ -126,7 +126,7 @@ WalkTable walk(const std::vector<mx::array>& roots) {
     for (auto& o : a.outputs()) {
       t.dim_start.push_back(uint32_t(t.dims.size()));
       t.dims.insert(t.dims.end(), o.shape().begin(), o.shape().end());
-      t.dtype.push_back(uint8_t(o.dtype().val()));
+      t.dtype.push_back(o.dtype());
       t.nbytes.push_back(int64_t(o.nbytes()));
     }
     t.in_start.push_back(uint32_t(t.in_node.size()));

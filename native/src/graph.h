@@ -26,7 +26,7 @@ struct WalkTable {
   // Output columns (one row per output array, in the primitive's order).
   std::vector<uint32_t> dim_start; // output j's shape: dims[dim_start[j]..dim_start[j+1])
   std::vector<int32_t> dims;
-  std::vector<uint8_t> dtype; // mx::Dtype::Val
+  std::vector<mx::Dtype> dtype;
   std::vector<int64_t> nbytes;
   // Input columns: the producing node's id and which of its outputs, or
   // (0, -1) for an input that is not pending (evaluated, or a constant).

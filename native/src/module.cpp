@@ -6,6 +6,7 @@
 
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "mlx/array.h"
@@ -68,24 +69,6 @@ nb::list str_list(size_t n, auto&& text_of) {
   });
 }
 
-std::string dtype_name(uint8_t val) {
-  // mx::Dtype has no public constructor from its Val; scan the known ones.
-  static const std::unordered_map<int, std::string> names = [] {
-    std::unordered_map<int, std::string> m;
-    for (mx::Dtype d : {mx::bool_, mx::uint8, mx::uint16, mx::uint32,
-                        mx::uint64, mx::int8, mx::int16, mx::int32,
-                        mx::int64, mx::float16, mx::float32, mx::float64,
-                        mx::bfloat16, mx::complex64}) {
-      std::ostringstream os;
-      os << d;
-      m[int(d.val())] = os.str();
-    }
-    return m;
-  }();
-  auto it = names.find(val);
-  return it == names.end() ? "dtype" + std::to_string(val) : it->second;
-}
-
 nb::dict walk_py(nb::handle arrays) {
   WalkTable t = unimem::walk(to_arrays(arrays));
   nb::dict d;
@@ -99,8 +82,16 @@ nb::dict walk_py(nb::handle arrays) {
   d["in_start"] = int_list(t.in_start);
   d["dim_start"] = int_list(t.dim_start);
   d["dims"] = int_list(t.dims);
-  d["dtype"] = str_list(
-      t.dtype.size(), [&](size_t i) { return dtype_name(t.dtype[i]); });
+  std::unordered_map<int, std::string> dtype_names; // a handful per graph
+  d["dtype"] = str_list(t.dtype.size(), [&](size_t i) {
+    auto [it, fresh] = dtype_names.try_emplace(int(t.dtype[i].val()));
+    if (fresh) {
+      std::ostringstream os;
+      os << t.dtype[i]; // "float32", as Python prints mx.float32
+      it->second = os.str();
+    }
+    return it->second;
+  });
   d["nbytes"] = int_list(t.nbytes);
   d["in_node"] = int_list(t.in_node);
   d["in_output"] = int_list(t.in_output);

@@ -1,5 +1,7 @@
 #include "timed.h"
 
+#include <typeinfo>
+
 #include "mlx/scheduler.h"
 
 #if UNIMEM_NATIVE_METAL_TIMING

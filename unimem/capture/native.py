@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,15 +258,16 @@ class ClockOffset:
         return (t_ns + self.offset_ns) / 1e9
 
 
-def clock_offset(samples: int = 200, clock: Callable[[], int] = time.perf_counter_ns) -> ClockOffset:
-    """Measure the native clock against ``clock`` by bracketing: of ``samples`` reads
-    ``clock(), now_ns(), clock()``, the tightest pair bounds when ``now_ns()`` was read."""
+def clock_offset(samples: int = 200) -> ClockOffset:
+    """Measure the native clock against ``time.perf_counter_ns`` by bracketing: of
+    ``samples`` reads ``perf_counter_ns(), now_ns(), perf_counter_ns()``, the tightest
+    pair bounds when ``now_ns()`` was read."""
     native_now = _native().now_ns
     best_gap, best_offset = -1, 0
     for _ in range(samples):
-        before = clock()
+        before = time.perf_counter_ns()
         t = native_now()
-        after = clock()
+        after = time.perf_counter_ns()
         if best_gap < 0 or after - before < best_gap:
             best_gap, best_offset = after - before, (before + after) // 2 - t
     return ClockOffset(best_offset, (best_gap + 1) // 2)
