@@ -55,12 +55,12 @@ def _load() -> _Loaded:
     if _loaded is None:
         try:
             _loaded = _Loaded(importlib.import_module("unimem_native"), None)
-        except ModuleNotFoundError as e:
-            if e.name != "unimem_native":
-                raise
-            _loaded = _Loaded(None, f"unimem_native is not installed ({BUILD_COMMAND})")
-        except ImportError as e:  # version mismatch (its message says so), broken build
-            _loaded = _Loaded(None, f"unimem_native failed to import: {e}")
+        except ImportError as e:
+            if isinstance(e, ModuleNotFoundError) and e.name == "unimem_native":
+                reason = f"unimem_native is not installed ({BUILD_COMMAND})"
+            else:  # built for another MLX (the message says so), or a broken build
+                reason = "unimem_native failed to import: " + " ".join(str(e).split())
+            _loaded = _Loaded(None, reason)
     return _loaded
 
 
