@@ -15,6 +15,10 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 EXTRAS := $(if $(filter metal,$(MLX_BACKEND)),,$(MLX_BACKEND),)lab,test
 STAMP := $(VENV)/.installed-$(MLX_BACKEND)
+# The optional native capture module (native/, `unimem_native`): rebuilt when its sources change.
+NATIVE_STAMP := $(VENV)/.native-$(MLX_BACKEND)
+NATIVE_SOURCES := $(wildcard native/pyproject.toml native/CMakeLists.txt native/src/* \
+	native/unimem_native/*.py)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -37,24 +41,37 @@ $(STAMP): pyproject.toml
 		$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"; }
 	@touch $@
 
-lab: $(STAMP)
+# Built against exactly the MLX installed above, hence --no-build-isolation (an isolated
+# build would compile against whatever MLX pip fetches for it); so nanobind 3.x (the ABI of
+# mlx.core's wheel) and scikit-build-core go in first. Optional: without a C++ compiler,
+# CMake >= 3.25 or Ninja it warns, and unimem keeps its pure-Python capture; the stamp is
+# then not written, so the next make tries again.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	@if $(call timed,native capture module) { \
+		$(PY) -m pip install --quiet "nanobind>=3.1,<4" scikit-build-core && \
+		$(PY) -m pip install --quiet --no-build-isolation ./native; }; then touch $@; \
+	else echo "WARNING: native/ did not build (see above): unimem falls back to its" \
+		"pure-Python capture. It needs a C++20 compiler, CMake >= 3.25 and Ninja;" \
+		"retry with: $(PY) -m pip install --no-build-isolation ./native"; fi
+
+lab: $(STAMP) $(NATIVE_STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 test: test-unit test-notebooks test-browser test-binder
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(NATIVE_STAMP)
 	@$(call timed,unit tests) $(PY) -m pytest -q tests -m "not browser and not binder"
 
 # UNIMEM_CI=1: the notebooks pick their CI-sized workloads.
-test-notebooks: $(STAMP)
+test-notebooks: $(STAMP) $(NATIVE_STAMP)
 	@if ! ls notebooks/*.ipynb >/dev/null 2>&1; then echo "==> no notebooks/*.ipynb yet"; exit 0; fi; \
 	$(call timed,notebooks under nbval) UNIMEM_CI=1 $(PY) -m pytest -q $(NBVAL) notebooks
 
-test-browser: $(STAMP)
+test-browser: $(STAMP) $(NATIVE_STAMP)
 	@$(call timed,browser tests) UNIMEM_CI=1 $(PY) -m pytest -q tests/browser -m browser
 
 test-binder: $(STAMP)
 	@$(call timed,Binder recipe) UNIMEM_CI=1 $(PY) -m pytest -q tests/test_binder.py -m binder
 
 clean:
-	rm -rf $(VENV) tests/artifacts
+	rm -rf $(VENV) tests/artifacts native/build

@@ -1,10 +1,11 @@
 """The Binder recipe, built the way mybinder.org builds it, then every notebook under nbval.
 
-repo2docker copies the repository, reads only binder/ (runtime.txt, requirements.txt)
-and runs `pip install -r binder/requirements.txt` from the repository root. This test
-does the same into a fresh virtual environment (pip's cache allowed), adds only nbval
-and pytest, and runs the notebooks with the same sanitiser as `make test-notebooks`:
-a dependency missing from binder/ or a widget asset missing from the wheel fails here.
+repo2docker copies the repository, reads only binder/ (runtime.txt, requirements.txt,
+postBuild), runs `pip install -r binder/requirements.txt` from the repository root, then
+binder/postBuild (which builds the optional native capture module). This test does the
+same into a fresh virtual environment (pip's cache allowed), adds only nbval and pytest,
+and runs the notebooks with the same sanitiser as `make test-notebooks`: a dependency
+missing from binder/ or a widget asset missing from the wheel fails here.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def test_binder_recipe_runs_every_notebook(tmp_path: Path) -> None:
     py = venv / "bin" / "python"
     sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     sh(py, "-m", "pip", "install", "-q", "-r", "binder/requirements.txt", cwd=repo)
+    # repo2docker runs postBuild with the environment's python first on PATH.
+    sh("env", f"PATH={venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "bash", "binder/postBuild",
+       cwd=repo)
     sh(py, "-m", "pip", "install", "-q", "nbval", "pytest", cwd=repo)
 
     # From outside the copy: the installed wheel, with its widget assets, not the sources.
@@ -66,6 +70,10 @@ def test_binder_recipe_runs_every_notebook(tmp_path: Path) -> None:
     assert (Path(where) / "_static").is_dir(), "the wheel lacks unimem/_static (widgets/)"
     card = sh(py, "-c", "import unimem; print(unimem.about())", cwd=tmp_path)
     assert "unimem platform card" in card
+    # The optional native module must build wherever the recipe is tested (CI has a compiler).
+    why = sh(py, "-c", "from unimem.capture import native; print(native.why_unavailable())",
+             cwd=tmp_path).strip()
+    assert why == "None", why
     # Binder's JupyterLab runs in this environment: the widget front ends must be in it.
     labext = venv / "share" / "jupyter" / "labextensions"
     for ext in ("anywidget", "@jupyter-widgets/jupyterlab-manager"):

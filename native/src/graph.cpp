@@ -1,0 +1,193 @@
+#include "graph.h"
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <typeinfo>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mlx/primitives.h"
+
+#include "records.h"
+#include "timed.h"
+
+namespace unimem {
+
+namespace {
+
+// Calls f(array) once per pending primitive behind `roots`, in post-order.
+// "Pending" is MLX's Status::unscheduled with a primitive: eval and
+// async_eval detach everything they schedule (mlx/transforms.cpp), so these
+// are exactly the arrays the next eval will compute. An explicit stack (no
+// recursion) walks chains of any length; each entry is an array and the index
+// of its next input to visit. Siblings are marked seen together, so each
+// primitive is visited once, through whichever output is reached first.
+template <class F>
+void for_each_pending(const std::vector<mx::array>& roots, F&& f) {
+  std::unordered_set<uintptr_t> seen; // array ids: stable while we hold them
+  std::vector<std::pair<mx::array, size_t>> stack;
+  auto push = [&](const mx::array& a) {
+    if (a.status() != mx::array::Status::unscheduled || !a.has_primitive())
+      return;
+    if (!seen.insert(a.id()).second)
+      return;
+    for (auto& s : a.siblings())
+      seen.insert(s.id());
+    stack.emplace_back(a, 0);
+  };
+  for (auto& r : roots)
+    push(r);
+  while (!stack.empty()) {
+    auto& [a, next] = stack.back();
+    if (next < a.inputs().size()) {
+      push(a.inputs()[next++]); // may reallocate `stack`: no refs kept
+      continue;
+    }
+    mx::array node = std::move(a);
+    stack.pop_back();
+    f(node);
+  }
+}
+
+// Node ids. The id must stay unique after a graph is freed, so it cannot be
+// an address (MLX's array::id() is the ArrayDesc address, reused by the
+// allocator). Instead every primitive gets a serial from a process-wide
+// counter the first time walk() or instrument() meets it, remembered in a
+// map keyed by the primitive's address. Each entry holds a weak_ptr to its
+// primitive: once that primitive is freed the entry is stale (expired), so a
+// new primitive at the same address gets a new serial. A wrapped primitive
+// carries its serial in Timed, so walk-then-instrument and
+// instrument-then-walk agree on ids.
+class Serials {
+ public:
+  uint64_t of(const std::shared_ptr<mx::Primitive>& p) {
+    if (typeid(*p) == typeid(Timed))
+      return static_cast<Timed&>(*p).serial();
+    auto [it, fresh] = map_.try_emplace(p.get());
+    if (fresh || it->second.owner.expired()) {
+      it->second = Entry{p, ++last_};
+      if (fresh && map_.size() >= prune_at_)
+        prune();
+    }
+    return it->second.serial;
+  }
+  std::mutex& mutex() {
+    return mtx_;
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<mx::Primitive> owner;
+    uint64_t serial = 0;
+  };
+  // Drop entries of freed primitives; amortised O(1) per insertion.
+  void prune() {
+    std::erase_if(map_, [](auto& kv) { return kv.second.owner.expired(); });
+    prune_at_ = std::max<size_t>(4096, 2 * map_.size());
+  }
+  std::mutex mtx_;
+  std::unordered_map<const mx::Primitive*, Entry> map_;
+  uint64_t last_ = 0;
+  size_t prune_at_ = 4096;
+};
+
+Serials& serials() {
+  static Serials* s = new Serials(); // leaked: no teardown order at exit
+  return *s;
+}
+
+bool is_wrapped(const mx::Primitive& p) {
+  return typeid(p) == typeid(Timed);
+}
+
+// Primitives that MLX's transforms recognise by typeid: Copy (make_tracer)
+// and StopGradient (vjp/jvp/vmap) in mlx/transforms.cpp. Behind a wrapper
+// they would no longer be recognised. libmlx does not export their type_info,
+// so they are matched by name.
+bool recognised_by_typeid(const char* name) {
+  return !std::strcmp(name, "Copy") || !std::strcmp(name, "StopGradient");
+}
+
+} // namespace
+
+WalkTable walk(const std::vector<mx::array>& roots) {
+  WalkTable t;
+  auto& ser = serials();
+  std::lock_guard<std::mutex> lk(ser.mutex());
+  for_each_pending(roots, [&](mx::array& a) {
+    auto& p = a.primitive_ptr();
+    t.id.push_back(ser.of(p));
+    t.name.push_back(p->name());
+    t.gpu.push_back(p->device() == mx::Device::gpu);
+    t.stream.push_back(p->stream().index);
+    t.wrapped.push_back(is_wrapped(*p));
+    t.out_start.push_back(uint32_t(t.nbytes.size()));
+    for (auto& o : a.outputs()) {
+      t.dim_start.push_back(uint32_t(t.dims.size()));
+      t.dims.insert(t.dims.end(), o.shape().begin(), o.shape().end());
+      t.dtype.push_back(o.dtype());
+      t.nbytes.push_back(int64_t(o.nbytes()));
+    }
+    t.in_start.push_back(uint32_t(t.in_node.size()));
+    for (auto& in : a.inputs()) {
+      // Post-order: a pending input's producer was visited (and got its
+      // serial) before this node.
+      bool pending = in.status() == mx::array::Status::unscheduled &&
+          in.has_primitive();
+      t.in_node.push_back(pending ? ser.of(in.primitive_ptr()) : 0);
+      t.in_output.push_back(pending ? in.sibling_position() : -1);
+    }
+    t.held.push_back(a);
+  });
+  t.out_start.push_back(uint32_t(t.nbytes.size()));
+  t.in_start.push_back(uint32_t(t.in_node.size()));
+  t.dim_start.push_back(uint32_t(t.dims.size()));
+  return t;
+}
+
+// Skipped, each for a reason:
+//  - already wrapped: calling instrument twice must not double-stamp;
+//  - not pending: evaluated or scheduled (async_eval) arrays are detached or
+//    in flight, and swapping a primitive under a running eval is a race;
+//  - tracers, and any call whose roots are tracers: a call inside
+//    mx.compile/grad/vmap. A wrapped tracer defeats compile's fusion (its
+//    typeid is no longer Sin, Add, ...; mlx/compile.cpp) and compile would
+//    replay the same wrapper on every call. (MLX's in_tracing() is not
+//    exported from libmlx; tracer roots are the visible sign.)
+//  - Copy and StopGradient: see recognised_by_typeid;
+//  - GPU streams, unless `gpu` and a GPU hook is compiled in (timed.cpp).
+int instrument(const std::vector<mx::array>& roots, bool gpu) {
+  for (auto& r : roots)
+    if (r.is_tracer())
+      return 0;
+  constexpr bool gpu_hook =
+      UNIMEM_NATIVE_CUDA_MARKER || UNIMEM_NATIVE_METAL_TIMING;
+  auto& ser = serials();
+  std::lock_guard<std::mutex> lk(ser.mutex());
+  int n = 0;
+  for_each_pending(roots, [&](mx::array& a) {
+    auto& p = a.primitive_ptr();
+    if (is_wrapped(*p) || a.is_tracer() || recognised_by_typeid(p->name()))
+      return;
+    bool on_gpu = p->device() == mx::Device::gpu;
+    if (on_gpu && !(gpu && gpu_hook))
+      return;
+    uint64_t serial = ser.of(p);
+    std::shared_ptr<Record> rec;
+    if (!on_gpu)
+      rec = store().add(serial, p->stream().index, Source::cpu_stream);
+    else if (UNIMEM_NATIVE_METAL_TIMING)
+      rec = store().add(
+          serial, p->stream().index, Source::metal_command_buffer);
+    auto wrapper = std::make_shared<Timed>(p, serial, std::move(rec));
+    // Siblings share one primitive pointer: swap all of them together.
+    for (auto& s : a.siblings())
+      s.primitive_ptr() = wrapper;
+    p = wrapper;
+    n++;
+  });
+  return n;
+}
+
+} // namespace unimem
