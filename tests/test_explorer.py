@@ -11,6 +11,7 @@ import pytest
 import unimem as um
 from unimem.capture.streams import gpu_available
 from unimem.explorer import stream_choices
+from unimem.profiler import resolve_mode
 
 
 def rows(e: um.Explore) -> list[list[str]]:
@@ -133,4 +134,5 @@ def test_default_mode_is_profiles_default(fun, ab):
 
     a, b = ab
     e = um.explore(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0)
-    assert e.latest.mode == inspect.signature(um.profile).parameters["mode"].default
+    default = inspect.signature(um.profile).parameters["mode"].default
+    assert e.latest.mode == resolve_mode(default)

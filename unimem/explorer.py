@@ -19,10 +19,9 @@ import ipywidgets as w
 from .capture.call import Call, bind
 from .capture.streams import StreamLike, gpu_available, parse_name
 from .comparison import Comparison, Row
-from .model.modes import Mode
 from .model.recording import Recording
 from .model.text import fmt_placement, html_table, plural
-from .profiler import profile_call
+from .profiler import AUTO, profile_call
 from .views.timeline import Timeline
 
 
@@ -37,7 +36,7 @@ def stream_choices(current: str | None = None) -> list[str]:
 class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
-    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: Mode = "segment",
+    def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = AUTO,
                  window: int = 20_000) -> None:
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
         self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
@@ -149,7 +148,7 @@ def _placement_text(rec: Recording) -> str:
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
-            mode: Mode = "segment", window: int = 20_000, **kwargs: Any) -> Explore:
+            mode: str = AUTO, window: int = 20_000, **kwargs: Any) -> Explore:
     """An interactive widget to place ``fun``'s ops on streams and compare the runs.
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX

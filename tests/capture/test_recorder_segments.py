@@ -29,7 +29,7 @@ def _alternating(x, s1, s2):
 
 def test_independent_chains_keep_full_segments_despite_switching():
     x = mx.ones((16,))
-    p = um.profile(_interleaved, x, s1="cpu", s2="cpu:1", repeat=1, trace=False)
+    p = um.profile(_interleaved, x, s1="cpu", s2="cpu:1", repeat=1, trace=False, mode="segment")
     for lane in ("cpu", "cpu:1"):
         counts = [op.count for op in p.ops_on(lane)]
         assert sum(counts) == 100 and len(counts) <= 3  # not one segment per switch
@@ -38,7 +38,7 @@ def test_independent_chains_keep_full_segments_despite_switching():
 
 def test_a_reader_on_another_stream_cuts_the_producer_segment_first():
     x = mx.ones((16,))
-    p = um.profile(_alternating, x, s1="cpu", s2="cpu:1", repeat=1, trace=False)
+    p = um.profile(_alternating, x, s1="cpu", s2="cpu:1", repeat=1, trace=False, mode="segment")
     assert all(op.count == 1 for op in p.ops)  # every op reads the other stream
     assert len(p.flows) == 19 and all(f.kind == "cross stream" for f in p.flows)
     # a reader's end bounds its producer's (waiter stamps are late by their wake-up)
@@ -46,7 +46,7 @@ def test_a_reader_on_another_stream_cuts_the_producer_segment_first():
 
 
 def test_a_quiet_stream_is_not_held_back_to_the_end(fun, ab):
-    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, trace=False)
+    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, trace=False, mode="segment")
     (matmul,) = p.ops_on("cpu")
     first_exps = p.ops_on("cpu:1")[0]
     assert matmul.submit <= first_exps.submit + 1e-3  # handed off with the first full segment
@@ -54,7 +54,7 @@ def test_a_quiet_stream_is_not_held_back_to_the_end(fun, ab):
 
 
 def test_summary_says_what_was_measured_and_what_derived(fun, ab):
-    text = repr(um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, trace=False))
+    text = repr(um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, trace=False, mode="segment"))
     assert "  times: ends measured for 11 of 11 ops, starts derived for 11" in text
     text = repr(um.profile(fun, *ab, d1="cpu", d2="cpu", repeat=1, trace=False,
                            mode="exclusive"))
@@ -69,7 +69,7 @@ def test_segments_let_mlx_donate_buffers_like_a_plain_run():
 
     x = mx.random.uniform(shape=(1 << 20,))  # 4 MiB
     mx.eval(x)
-    p = um.profile(chain, x, s="cpu", repeat=1, trace=False)
+    p = um.profile(chain, x, s="cpu", repeat=1, trace=False, mode="segment")
     base = min(s.active for s in p.memory)
     assert max(s.peak for s in p.memory) - base <= 8 << 20  # not 30 × 4 MiB
     op = um.profile(chain, x, s="cpu", repeat=1, trace=False, mode="op")

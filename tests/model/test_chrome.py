@@ -13,7 +13,7 @@ def _pair(a, b, s1, s2):
 
 def test_trace_layout(tmp_path):
     a = mx.ones((32, 32))
-    p = um.profile(_pair, a, a, s1="cpu:1", s2="cpu:2", repeat=2)
+    p = um.profile(_pair, a, a, s1="cpu:1", s2="cpu:2", repeat=2, mode="segment")
     path = tmp_path / "t.json"
     trace = p.to_chrome_trace(str(path))
     assert json.loads(path.read_text()) == json.loads(json.dumps(trace))

@@ -1,0 +1,116 @@
+"""profile and trace on a user's own code, through the native probe (or its fallback).
+
+The native probe walks what MLX is about to evaluate and times every CPU
+primitive on its stream's worker: random ops, backward passes built in C++,
+compiled functions and functions that evaluate inside themselves all trace and
+profile, each primitive on the stream MLX gave it.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import pytest
+from mlx import nn
+
+import unimem as um
+from unimem.capture import native
+
+pytestmark = pytest.mark.skipif(not native.available(),
+                                reason=f"native probe not available: {native.why_unavailable()}")
+
+
+def _train_step():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
+    model.train()
+    opt = optim.SGD(learning_rate=0.1)
+    mx.eval(model.parameters())
+    loss_and_grad = nn.value_and_grad(
+        model, lambda m, x, y: nn.losses.cross_entropy(m(x), y).mean())
+
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        return loss, model.parameters()
+
+    x, y = mx.random.normal((8, 16)), mx.random.randint(0, 4, (8,))
+    mx.eval(x, y)
+    return step, x, y
+
+
+def test_a_train_step_with_dropout_traces_and_profiles_on_one_stream():
+    step, x, y = _train_step()
+    with mx.stream(mx.cpu):
+        g = um.trace(step, x, y)
+        p = um.profile(step, x, y, repeat=2, warmup=1)
+    assert g.count("RandomBits") >= 1  # dropout's mask: random work traces
+    assert g.count() > 20 and {n.lane for n in g.primitives} == {"cpu"}
+    assert p.mode == "native" and [lane.name for lane in p.lanes] == ["cpu"]
+    assert p.flows == []  # one stream: no cross-stream dependency
+    assert all(op.start_measured and op.start <= op.end for op in p.ops)
+    # backward primitives, built in C++, are bars of their own
+    assert sum(p.calls_by_lane()["cpu"].values()) == len(p.ops) > 20
+
+
+def test_a_function_that_evaluates_inside_itself():
+    def f(x, s):
+        y = mx.exp(x, stream=s)
+        if y.sum().item() > 0:  # an implicit eval inside the function
+            y = y * 2
+        mx.eval(y)
+        return mx.sin(y, stream=s)
+
+    x = mx.ones((16,))
+    g = um.trace(f, x, s="cpu:1")
+    assert g.count("Exp", "cpu:1") == 1 and g.count("Sin", "cpu:1") == 1
+    assert any("evaluated 2 times inside itself" in n for n in g.notes)
+    p = um.profile(f, x, s="cpu:1", repeat=2)
+    assert {op.name for op in p.ops} >= {"Exp", "Sin", "Multiply"}
+
+
+def test_a_compiled_function_is_one_timed_primitive():
+    compiled = mx.compile(lambda a: mx.sin(a) * 2 + 1)
+
+    def f(a):
+        return mx.exp(compiled(a))
+
+    a = mx.ones((64,))
+    with mx.stream(mx.cpu):
+        p = um.profile(f, a, repeat=2)
+    names = [op.name for op in p.ops]
+    assert any(n.startswith("Compiled") for n in names) and "Exp" in names
+
+
+def test_the_traced_graph_is_what_mlx_evaluates():
+    def chain(x, s1, s2):
+        for i in range(200):
+            x = mx.sin(x, stream=s1 if i % 2 else s2)
+        return x
+
+    x = mx.ones((8,))
+    mx.eval(x)  # else its own pending primitives (Full, Broadcast) are walked too
+    g = um.trace(chain, x, s1="cpu", s2="cpu:1")
+    p = um.profile(chain, x, s1="cpu", s2="cpu:1", repeat=1, warmup=0)
+    assert g.count("Sin") == 200 == len(p.ops)  # every walked primitive was timed
+    assert len(g.cross_stream_edges) == 199 == len(p.flows)
+    assert {op.name for op in p.ops} == {"Sin"}
+
+
+def test_fifty_thousand_primitives_trace_without_a_crash():
+    def chain(x):
+        for _ in range(50_000):
+            x = mx.sin(x, stream=mx.cpu)
+        return x
+
+    g = um.trace(chain, mx.ones((4,)))
+    assert g.count("Sin") == 50_000
+
+
+def test_without_the_probe_unimem_falls_back_and_says_so(monkeypatch, fun, ab):
+    monkeypatch.setattr(native, "_loaded", native._Loaded(None, "unimem_native hidden by a test"))
+    assert not native.available()
+    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1)
+    assert p.mode == "segment"
+    assert p.graph is not None and any("hidden by a test" in n for n in p.graph.notes)
+    with pytest.raises(native.NativeUnavailableError, match="hidden by a test"):
+        um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, mode="native")
