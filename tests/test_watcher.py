@@ -9,7 +9,8 @@ import pytest
 from mlx import nn
 
 import unimem as um
-from unimem.capture.streams import resolve
+from unimem.capture import native
+from unimem.capture.streams import gpu_available, resolve
 from unimem.model.recording import Lane, Op, Recording
 from unimem.model.timing import LiveStarts
 
@@ -31,7 +32,7 @@ def _no_interception() -> bool:
 def test_ops_recorded_per_stream_with_ends():
     s1 = resolve("cpu:1")
     a = mx.ones((64, 64))
-    with um.watch(display=False, memory=False) as w:
+    with um.watch(mode="segment", display=False, memory=False) as w:
         x = mx.matmul(a, a, stream=mx.cpu)
         y = a
         for _ in range(30):
@@ -52,7 +53,7 @@ def test_ops_recorded_per_stream_with_ends():
 
 
 def test_eval_inside_the_block_hands_off_pending_work_first():
-    with um.watch(display=False, memory=False, segment_budget=60.0) as w:
+    with um.watch(mode="segment", display=False, memory=False, segment_budget=60.0) as w:
         b = mx.exp(mx.ones((32,), stream=mx.cpu), stream=mx.cpu)
         assert w.recording.ops == []  # still pending: the segment is not full
         mx.eval(b)  # the patched eval flushes before MLX computes
@@ -70,7 +71,7 @@ def test_200_step_loop_keeps_memory_and_maps_flat():
     x, y = mx.random.normal((8, 16)), mx.random.randint(0, 4, (8,))
     mx.eval(x, y)
     marks = {}
-    with um.watch(display=False, memory=True, memory_hz=20) as w:
+    with um.watch(mode="segment", display=False, memory=True, memory_hz=20) as w:
         for step in range(200):
             loss, grads = loss_and_grad(model, x, y)
             opt.update(model, grads)
@@ -90,7 +91,7 @@ def test_200_step_loop_keeps_memory_and_maps_flat():
 def test_keyboard_interrupt_stops_cleanly_and_keeps_the_recording():
     threads = threading.active_count()
     a = mx.ones((128, 128))
-    with pytest.raises(KeyboardInterrupt), um.watch(display=False) as w:
+    with pytest.raises(KeyboardInterrupt), um.watch(mode="segment", display=False) as w:
         for step in range(1000):
             a = mx.tanh(mx.matmul(a, a, stream=mx.cpu), stream=mx.cpu)
             if step == 40:
@@ -108,7 +109,7 @@ def test_keyboard_interrupt_stops_cleanly_and_keeps_the_recording():
 
 
 def test_other_errors_propagate_and_are_noted():
-    with pytest.raises(ZeroDivisionError), um.watch(display=False, memory=False) as w:
+    with pytest.raises(ZeroDivisionError), um.watch(mode="segment", display=False, memory=False) as w:
         mx.eval(mx.exp(mx.ones(4)))
         raise ZeroDivisionError("from inside the block")
     assert w.state == "failed" and any("ZeroDivisionError" in n for n in w.recording.notes)
@@ -222,3 +223,35 @@ def test_live_timeline_draws_in_flight_ops_open_and_keeps_every_op():
     assert len(w.recording.ops) > 5  # the recording keeps everything ...
     n = len(w.recording.ops)
     assert f"showing last 5 of {n} ops" in repr(w.timeline)  # ... the view shows the window
+
+
+@pytest.mark.skipif(not native.available() or gpu_available(),
+                    reason="native live recording needs the probe and a machine without a GPU")
+def test_a_native_watch_of_a_training_loop_has_one_lane_and_no_cross_stream_dependency():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 4))
+    mx.eval(model.parameters())
+    opt = optim.SGD(learning_rate=0.1)
+    loss_and_grad = nn.value_and_grad(
+        model, lambda m, x, y: nn.losses.cross_entropy(m(x), y).mean())
+    x, y = mx.random.normal((8, 16)), mx.random.randint(0, 4, (8,))
+    mx.eval(x, y)
+    with um.watch(display=False, memory=False) as w:
+        for _ in range(3):
+            loss, grads = loss_and_grad(model, x, y)
+            opt.update(model, grads)
+            mx.eval(loss, model.parameters())
+            loss.item()
+    rec = w.recording
+    assert w.mode == "native" and [lane.name for lane in rec.lanes] == ["cpu"]
+    assert rec.flows == []  # one stream: nothing is called cross-stream
+    assert len(rec.ops) > 3 * 20  # the backward pass's primitives are bars of their own
+    assert all(op.start_measured and op.start <= op.end for op in rec.ops)
+    assert "Watch (stopped, native mode)" in repr(w)
+
+
+def test_native_watch_refuses_a_registry():
+    if not native.available():
+        pytest.skip(f"native probe not available: {native.why_unavailable()}")
+    with pytest.raises(ValueError, match="registry needs the arrays"):
+        um.watch(mode="native", registry=um.track())
+    assert um.watch(display=False, registry=um.track()).mode == "segment"  # auto picks it

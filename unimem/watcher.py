@@ -24,10 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import mlx.core as mx
 
+from .capture import native
 from .capture.evalpoints import patch_eval_points
 from .capture.intercept import Interceptor
+from .capture.native_run import NativeRecorder
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
+from .capture.streams import gpu_available
 from .checks import check_window
 from .devices import platform
 from .model.modes import LIVE_MODES, MODES, Mode
@@ -57,11 +60,15 @@ class Watch:
     shown in a notebook.
     """
 
-    def __init__(self, *, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
+    def __init__(self, *, mode: str = "auto", window: int = 20_000, ui_hz: float = 4.0,
                  memory: bool = True, display: bool = True, registry: Any = None,
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
                  memory_hz: float = 50.0, views: Mapping[str, ViewFactory] | None = None
                  ) -> None:
+        if registry is not None and not callable(getattr(registry, "observe", None)):
+            raise TypeError("registry must be a unimem Registry (um.track()), got "
+                            f"{type(registry).__name__}")
+        mode = _live_mode(mode, registry)
         method = MODES[mode].live_method if mode in MODES else None
         if method is None:
             hint = (" (exclusive serialises every op; use um.profile for it)"
@@ -70,12 +77,10 @@ class Watch:
         check_window(window)
         if not 0 < ui_hz <= 60:
             raise ValueError(f"ui_hz must be in (0, 60] redraws per second, got {ui_hz}")
-        if registry is not None and not callable(getattr(registry, "observe", None)):
-            raise TypeError("registry must be a unimem Registry (um.track()), got "
-                            f"{type(registry).__name__}")
         self.recording = Recording(title, {}, "watch", method.format(
             size=segment_size, budget=fmt_time(segment_budget)))
-        self.mode, self.window, self.ui_hz = mode, window, ui_hz
+        self.mode: Mode = mode
+        self.window, self.ui_hz = window, ui_hz
         self.memory, self.display, self.registry = memory, display, registry
         self.state = "ready"  # ready -> watching -> stopped | interrupted | failed
         self._segments = (segment_size, segment_budget)
@@ -91,7 +96,9 @@ class Watch:
         self._ui_thread: threading.Thread | None = None
         self._t_enter = 0.0
 
-    def _new_recorder(self) -> Recorder:
+    def _new_recorder(self) -> Recorder | NativeRecorder:
+        if self.mode == "native":
+            return NativeRecorder(self.recording)
         size, budget = self._segments
         return Recorder(self.recording, self.mode, segment_size=size, segment_budget=budget,
                         sample_memory=False)
@@ -120,6 +127,8 @@ class Watch:
 
     def refresh(self) -> None:
         """Bring starts and the views made so far up to date (the UI timer calls this)."""
+        if isinstance(self._recorder, NativeRecorder):
+            self._recorder.flush()  # take in the records that have come in; never blocks
         self._live.update()
         for view in list(self._views.values()):
             view.refresh()
@@ -128,15 +137,19 @@ class Watch:
     def __enter__(self) -> Self:
         if self.state != "ready":
             raise RuntimeError("a Watch runs once; start another with um.watch()")
-        self._recorder = self._new_recorder()
-        self._interceptor = Interceptor(self._recorder)
-        self._interceptor.__enter__()  # raises if a profile/watch is already observing
-        if self.registry is not None:
-            self._recorder.on_op = self._observe
-        # at each eval point, pending segments go first, or MLX would run them inside the
-        # user's eval and their ends would be stamped late
-        flush = self._recorder.flush
-        self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
+        recorder = self._recorder = self._new_recorder()
+        if isinstance(recorder, NativeRecorder):
+            # at each eval point, what is about to run is wrapped and walked first
+            self._undo_eval_points = patch_eval_points(recorder.at_eval_point)
+        else:
+            self._interceptor = Interceptor(recorder)
+            self._interceptor.__enter__()  # raises if a profile/watch is already observing
+            if self.registry is not None:
+                recorder.on_op = self._observe
+            # at each eval point, pending segments go first, or MLX would run them inside
+            # the user's eval and their ends would be stamped late
+            flush = recorder.flush
+            self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
         if self.memory:
             self._sampler = MemorySampler(self.recording, self._recorder.t0,
                                           self._memory_hz).start()
@@ -225,7 +238,8 @@ class Watch:
         rec = self.recording
         calls = sum(op.count for op in rec.ops)
         flight = sum(op.end is None for op in rec.ops)
-        head = (f"Watch ({self.state}, {self.mode} mode): {calls} MLX calls on "
+        unit = "primitive" if self.mode == "native" else "MLX call"
+        head = (f"Watch ({self.state}, {self.mode} mode): {plural(calls, unit)} on "
                 f"{plural(len(rec.lanes), 'lane')}"
                 + (f", {flight} in flight" if self.state == "watching" else ""))
         return head + "\n" + repr(rec)
@@ -249,7 +263,7 @@ def _memory_view(w: Watch) -> MemoryView:
     return MemoryView(w.recording, w.registry, backend=platform().backend)
 
 
-def watch(*, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
+def watch(*, mode: str = "auto", window: int = 20_000, ui_hz: float = 4.0,
           memory: bool = True, display: bool = True, registry: Any = None,
           title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
           memory_hz: float = 50.0) -> Watch:
@@ -260,7 +274,10 @@ def watch(*, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
     samples MLX's allocator ``memory_hz`` times a second and adds ``w.memory_view``;
     ``registry`` (from ``um.track()``) is told which arrays each op made and shown
     there. ``display`` shows the widgets when run in a notebook. Ctrl-C keeps what
-    was recorded.
+    was recorded. ``mode="auto"`` records natively (every primitive, C++-made ones
+    included, on its real stream, both ends measured) where the native probe is built
+    and MLX has no GPU (the probe times CPU streams only) and no registry is asked for
+    (it needs the arrays each op made, which the hand-off method sees); else ``segment``.
     """
     views: dict[str, ViewFactory] = {"timeline": _timeline}
     if memory:
@@ -268,3 +285,17 @@ def watch(*, mode: Mode = "segment", window: int = 20_000, ui_hz: float = 4.0,
     return Watch(mode=mode, window=window, ui_hz=ui_hz, memory=memory, display=display,
                  registry=registry, title=title, segment_size=segment_size,
                  segment_budget=segment_budget, memory_hz=memory_hz, views=views)
+
+
+def _live_mode(mode: str, registry: Any) -> Mode:
+    """``auto``: native where it can record everything this watch asks for, else segment."""
+    if mode == "auto":
+        native_fits = native.available() and not gpu_available() and registry is None
+        return "native" if native_fits else "segment"
+    if mode == "native":
+        if not native.available():
+            raise native.NativeUnavailableError(f"mode='native': {native.why_unavailable()}")
+        if registry is not None:
+            raise ValueError("a registry needs the arrays each op made, which only the "
+                             "hand-off modes see: use mode='segment' with registry=")
+    return mode  # type: ignore[return-value]  # checked against MODES by the caller

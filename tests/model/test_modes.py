@@ -18,7 +18,7 @@ def test_docs_quote_every_distortion_verbatim():
 
 
 def test_live_modes_and_their_methods():
-    assert LIVE_MODES == ("op", "segment")
+    assert LIVE_MODES == ("native", "op", "segment")
     assert not MODES["exclusive"].live
     w = um.watch(mode="segment", display=False, segment_size=7, segment_budget=0.5)
     assert w.recording.method == MODES["segment"].live_method.format(size=7, budget="500.00 ms")

@@ -111,7 +111,7 @@ def test_a_watch_ends_with_the_batch_starts():
     x, w8 = mx.random.uniform(shape=(256, 256)), mx.random.uniform(shape=(256, 256)) / 256
     mx.eval(x, w8)
     s2 = mx.new_stream(mx.cpu)
-    with um.watch(display=False, memory=False) as w:
+    with um.watch(mode="segment", display=False, memory=False) as w:
         p = mx.sin(x, stream=mx.cpu)
         mx.eval(p)
         rec = w.recording

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, sleep
 
 import mlx.core as mx
 
@@ -52,11 +52,11 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     native.clear()
 
     def before_eval(arrays: list[mx.array]) -> None:
+        if evaluate:  # wrap first, so the walk says which primitives will be timed
+            native.instrument(arrays)
         graph = native.walk(arrays)
         if len(graph):
             captured.graphs.append(graph)
-            if evaluate:
-                native.instrument(arrays)
 
     def at_eval_point(arrays: list[mx.array]) -> None:
         captured.eval_points += 1
@@ -124,58 +124,119 @@ def to_graph(captured: NativeRun, title: str, placement: dict[str, str],
     return Graph(title, placement, nodes, arrays, tuple(outputs), mlx_version, notes)
 
 
-def fill_recording(captured: NativeRun, recording: Recording) -> None:
-    """One op per timed primitive, start and end measured on its stream's worker.
+class NativeOps:
+    """The ops of a Recording, made from walked graphs and timed as records arrive.
 
-    Primitives left unwrapped (``Copy``, ``StopGradient``, GPU streams) have no times:
-    they are counted in a note, and the ops that read them depend on what they read.
+    One op per wrapped primitive, on its stream's lane, made when the primitive is
+    walked (``end`` None: in flight) and given its measured start and end when its
+    record comes in. Primitives left unwrapped (``Copy``, ``StopGradient``, GPU
+    streams) get no op: they are counted for a note, and ops that read them depend
+    on what they read.
     """
-    assert captured.clock is not None
-    to_seconds = captured.clock.to_perf_counter
-    t0 = captured.t0
-    timed = {r.id: r for r in captured.records}
-    lanes: dict[StreamId, Lane] = {}
-    op_of: dict[int, int] = {}  # native node id -> op id (or the ops an untimed node read)
-    via: dict[int, tuple[int, ...]] = {}  # untimed node id -> timed ops it stands for
-    untimed: Counter[str] = Counter()
-    for graph in captured.graphs:
+
+    def __init__(self, recording: Recording, t0: float, clock: native.ClockOffset) -> None:
+        self.recording, self.t0, self.clock = recording, t0, clock
+        self._lanes: dict[StreamId, Lane] = {}
+        self._op_of: dict[int, int] = {}  # native node id -> op id
+        self._via: dict[int, tuple[int, ...]] = {}  # unwrapped node id -> ops it stands for
+        self.untimed: Counter[str] = Counter()
+
+    def add(self, graph: native.PendingGraph, submit: float) -> None:
+        """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it)."""
+        rec = self.recording
         for pn in graph.nodes():
             producers: set[int] = set()
             for producer, _ in pn.inputs:
-                if producer in op_of:
-                    producers.add(op_of[producer])
+                if producer in self._op_of:
+                    producers.add(self._op_of[producer])
                 else:
-                    producers.update(via.get(producer, ()))
-            record = timed.get(pn.id)
-            if record is None:
-                untimed[pn.name] += 1
-                via[pn.id] = tuple(sorted(producers))
+                    producers.update(self._via.get(producer, ()))
+            if not pn.wrapped:
+                self.untimed[f"{pn.name} ({pn.device})" if pn.device != "cpu" else pn.name] += 1
+                self._via[pn.id] = tuple(sorted(producers))
                 continue
-            sid = StreamId(pn.device, pn.stream)
-            lane = lanes.get(sid)
-            if lane is None:
-                lane = lanes[sid] = Lane(len(recording.lanes), name_of(sid), sid.device,
-                                         sid.index)
-                recording.lanes.append(lane)
-            op = Op(len(recording.ops), lane.id, ((pn.name, 1),),
-                    submit=to_seconds(record.host_begin) - t0,
-                    start=to_seconds(record.start) - t0, end=to_seconds(record.end) - t0,
-                    dispatched=to_seconds(record.host_end) - t0,
+            lane = self._lane(StreamId(pn.device, pn.stream))
+            op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
                     inputs=tuple(sorted(producers)),
                     shapes=tuple(o.shape for o in pn.outputs),
                     dtypes=tuple(o.dtype for o in pn.outputs),
-                    nbytes=sum(o.nbytes for o in pn.outputs), start_measured=True)
+                    nbytes=sum(o.nbytes for o in pn.outputs))
             for src in op.inputs:
-                src_lane = recording.lanes[recording.ops[src].lane]
+                src_lane = rec.lanes[rec.ops[src].lane]
                 if src_lane.id != lane.id:
-                    recording.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
-                                                recording.ops[src].nbytes))
-            recording.ops.append(op)
-            op_of[pn.id] = op.id
-    if untimed:
-        kinds = ", ".join(f"{name} ×{k}" for name, k in untimed.most_common())
-        recording.notes.append(f"not timed (left unwrapped, their time is in their "
-                               f"neighbours'): {kinds}")
+                    rec.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
+                                          rec.ops[src].nbytes))
+            rec.ops.append(op)
+            self._op_of[pn.id] = op.id
+
+    def apply(self, records: list[native.TimingRecord]) -> None:
+        """Measured times for the ops whose records came in. ``end`` is set last: a
+        reader of a live recording takes an op with an end as finished."""
+        ops, seconds, t0 = self.recording.ops, self.clock.to_perf_counter, self.t0
+        for r in records:
+            op_id = self._op_of.get(r.id)
+            if op_id is None:
+                continue
+            op = ops[op_id]
+            # submit: when MLX's eval thread took the primitive up (its host-side part)
+            op.submit, op.dispatched = seconds(r.host_begin) - t0, seconds(r.host_end) - t0
+            op.start = seconds(r.start) - t0
+            op.start_measured = True
+            op.end = seconds(r.end) - t0
+
+    def note_untimed(self) -> None:
+        if self.untimed:
+            kinds = ", ".join(f"{name} ×{k}" for name, k in self.untimed.most_common())
+            self.recording.notes.append(f"not timed (left unwrapped; their time is in their "
+                                        f"neighbours'): {kinds}")
+
+    def _lane(self, sid: StreamId) -> Lane:
+        lane = self._lanes.get(sid)
+        if lane is None:
+            lane = self._lanes[sid] = Lane(len(self.recording.lanes), name_of(sid), sid.device,
+                                           sid.index)
+            self.recording.lanes.append(lane)
+        return lane
+
+
+def fill_recording(captured: NativeRun, recording: Recording) -> None:
+    """One op per timed primitive of a finished run, start and end measured."""
+    assert captured.clock is not None
+    ops = NativeOps(recording, captured.t0, captured.clock)
+    for graph in captured.graphs:
+        ops.add(graph, 0.0)
+    ops.apply(captured.records)
+    ops.note_untimed()
+
+
+class NativeRecorder:
+    """A live recording for ``um.watch``: at each eval point of the watched code,
+    instrument and walk what is about to run; records are collected on refresh."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self.t0 = perf_counter()
+        self.untimed_calls = 0  # the hand-off recorder's counter; nothing is skipped here
+        self._ops = NativeOps(recording, self.t0, native.clock_offset())
+        native.clear()
+
+    def at_eval_point(self, arrays: list[mx.array]) -> None:
+        native.instrument(arrays)
+        graph = native.walk(arrays)
+        if len(graph):
+            self._ops.add(graph, perf_counter() - self.t0)
+
+    def flush(self) -> None:
+        """Take in the records that have come in (never blocks)."""
+        self._ops.apply(native.records(drain=True))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout`` s) for wrapped work in flight, then take every record."""
+        deadline = perf_counter() + timeout
+        while native.pending_count() and perf_counter() < deadline:
+            sleep(0.001)
+        self.flush()
+        self._ops.note_untimed()
 
 
 def gpu_primitives(captured: NativeRun) -> int:

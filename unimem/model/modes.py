@@ -37,7 +37,9 @@ MODES: Final[dict[Mode, ModeInfo]] = {
                "eval of the program, its start and end stamped on its stream's worker thread",
         distortion="two stamps per primitive on its stream's worker (about a microsecond "
                    "each); Copy and StopGradient stay unwrapped and untimed",
-        live_method=None,  # um.watch keeps the hand-off modes for now
+        live_method="measured natively, live: every CPU primitive wrapped at each eval of "
+                    "the program, start and end stamped on its stream's worker thread "
+                    "(None while in flight)",
     ),
     "op": ModeInfo(
         method="measured: one async_eval per MLX call, a waiter per stream stamps each end; "
