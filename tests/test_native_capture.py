@@ -8,6 +8,8 @@ profile, each primitive on the stream MLX gave it.
 
 from __future__ import annotations
 
+import os
+
 import mlx.core as mx
 import mlx.optimizers as optim
 import pytest
@@ -16,8 +18,8 @@ from mlx import nn
 import unimem as um
 from unimem.capture import native
 
-pytestmark = pytest.mark.skipif(not native.available(),
-                                reason=f"native probe not available: {native.why_unavailable()}")
+needs_native = pytest.mark.skipif(
+    not native.available(), reason=f"native probe not available: {native.why_unavailable()}")
 
 
 def _train_step():
@@ -38,6 +40,7 @@ def _train_step():
     return step, x, y
 
 
+@needs_native
 def test_a_train_step_with_dropout_traces_and_profiles_on_one_stream():
     step, x, y = _train_step()
     with mx.stream(mx.cpu):
@@ -52,6 +55,7 @@ def test_a_train_step_with_dropout_traces_and_profiles_on_one_stream():
     assert sum(p.calls_by_lane()["cpu"].values()) == len(p.ops) > 20
 
 
+@needs_native
 def test_a_function_that_evaluates_inside_itself():
     def f(x, s):
         y = mx.exp(x, stream=s)
@@ -68,6 +72,7 @@ def test_a_function_that_evaluates_inside_itself():
     assert {op.name for op in p.ops} >= {"Exp", "Sin", "Multiply"}
 
 
+@needs_native
 def test_a_compiled_function_is_one_timed_primitive():
     compiled = mx.compile(lambda a: mx.sin(a) * 2 + 1)
 
@@ -81,6 +86,7 @@ def test_a_compiled_function_is_one_timed_primitive():
     assert any(n.startswith("Compiled") for n in names) and "Exp" in names
 
 
+@needs_native
 def test_the_traced_graph_is_what_mlx_evaluates():
     def chain(x, s1, s2):
         for i in range(200):
@@ -96,6 +102,7 @@ def test_the_traced_graph_is_what_mlx_evaluates():
     assert {op.name for op in p.ops} == {"Sin"}
 
 
+@needs_native
 def test_fifty_thousand_primitives_trace_without_a_crash():
     def chain(x):
         for _ in range(50_000):
@@ -114,3 +121,9 @@ def test_without_the_probe_unimem_falls_back_and_says_so(monkeypatch, fun, ab):
     assert p.graph is not None and any("hidden by a test" in n for n in p.graph.notes)
     with pytest.raises(native.NativeUnavailableError, match="hidden by a test"):
         um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, mode="native")
+
+
+@pytest.mark.skipif(os.environ.get("UNIMEM_REQUIRE_NATIVE") != "1",
+                    reason="UNIMEM_REQUIRE_NATIVE=1 is set where the build tools are installed (CI)")
+def test_the_native_module_was_built_where_it_must_be():
+    assert native.available(), native.why_unavailable()
