@@ -16,6 +16,7 @@ timed primitive, start and end measured).
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from dataclasses import dataclass, field
 from time import perf_counter, sleep
@@ -78,6 +79,22 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
 
 def to_graph(captured: NativeRun, title: str, placement: dict[str, str],
              mlx_version: str) -> Graph:
+    """Every primitive walked, as a Graph (see :func:`_to_graph`).
+
+    The collector is paused meanwhile: these objects form no cycles, and on a
+    100,000-primitive graph its passes over them would take as long as making them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _to_graph(captured, title, placement, mlx_version)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _to_graph(captured: NativeRun, title: str, placement: dict[str, str],
+              mlx_version: str) -> Graph:
     """Every primitive walked, on the stream MLX gave it, with its arrays and edges.
 
     Arrays that were not pending (function inputs, constants, results of an earlier
@@ -86,36 +103,45 @@ def to_graph(captured: NativeRun, title: str, placement: dict[str, str],
     """
     nodes: list[Node] = []
     arrays: dict[int, ArrayInfo] = {}
-    out_id: dict[tuple[int, int], int] = {}  # (native node id, output index) -> array id
-    lanes: dict[StreamId, str] = {}
+    first_out: dict[int, int] = {}  # native node id -> id of its first output array
+    streams: dict[tuple[str, int], tuple[StreamId, str]] = {}  # one StreamId and name each
     last_eval = 0  # index of the first node of the last walk: the function's outputs
-    for graph in captured.graphs:
+    for graph in captured.graphs:  # read as columns: 100,000 nodes make no extra objects
         last_eval = len(nodes)
-        for pn in graph.nodes():
-            sid = StreamId(pn.device, pn.stream)
-            lane = lanes.get(sid) or lanes.setdefault(sid, name_of(sid))
+        c = graph.columns
+        out_start, in_start, dim_start, dims = (c["out_start"], c["in_start"],
+                                                c["dim_start"], c["dims"])
+        dtype, nbytes, in_node, in_output = c["dtype"], c["nbytes"], c["in_node"], c["in_output"]
+        for i, (nid, name, device, index) in enumerate(zip(c["id"], c["name"], c["device"],
+                                                           c["stream"])):
+            stream = streams.get((device, index))
+            if stream is None:
+                sid = StreamId(device, index)
+                stream = streams[(device, index)] = (sid, name_of(sid))
             ins = []
-            for producer, k in pn.inputs:
-                aid = out_id.get((producer, k))
-                if aid is None:  # not pending here: an input of this eval
+            for j in range(in_start[i], in_start[i + 1]):
+                first = first_out.get(in_node[j])
+                if first is None:  # not pending here: an input of this eval
                     aid = len(arrays)
                     arrays[aid] = ArrayInfo(aid, f"in{aid}", (), "", 0, "input", None)
-                ins.append(aid)
-            outs = []
-            for k, o in enumerate(pn.outputs):
+                    ins.append(aid)
+                else:
+                    ins.append(first + in_output[j])
+            index_here, first = len(nodes), len(arrays)
+            first_out[nid] = first
+            lower = name.lower()
+            for j in range(out_start[i], out_start[i + 1]):
                 aid = len(arrays)
-                out_id[(pn.id, k)] = aid
-                arrays[aid] = ArrayInfo(aid, f"{pn.name.lower()}{aid}", o.shape, o.dtype,
-                                        o.nbytes, "intermediate", len(nodes))
-                outs.append(aid)
-            nodes.append(Node(len(nodes), pn.name, sid, lane, tuple(ins), tuple(outs)))
+                arrays[aid] = ArrayInfo(aid, f"{lower}{aid}",
+                                        tuple(dims[dim_start[j]:dim_start[j + 1]]), dtype[j],
+                                        nbytes[j], "intermediate", index_here)
+            nodes.append(Node(index_here, name, stream[0], stream[1], tuple(ins),
+                              tuple(range(first, len(arrays)))))
     last = nodes[last_eval:]
     read = {a for n in last for a in n.inputs}
     outputs = [a for n in last for a in n.outputs if a not in read]  # its sinks
     for a in outputs:
-        info = arrays[a]
-        arrays[a] = ArrayInfo(info.id, info.name, info.shape, info.dtype, info.nbytes,
-                              "output", info.producer)
+        arrays[a].role = "output"
     notes = [("traced natively: every primitive MLX evaluates for the call, each on its "
               "stream, nothing merged")]
     if captured.eval_points:
