@@ -49,12 +49,15 @@ def sanitised(text: str) -> str:
 
 def compared_outputs(cell: dict) -> list[str]:
     """What nbval compares of a cell: stream text and each result's text/plain."""
+    def text(value: str | list[str]) -> str:  # stored notebooks keep text as a list of lines
+        return value if isinstance(value, str) else "".join(value)
+
     parts = []
     for out in cell.get("outputs", []):
         if out["output_type"] == "stream":
-            parts.append(f"{out['name']}: {out['text']}")
+            parts.append(f"{out['name']}: {text(out['text'])}")
         elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(str(out.get("data", {}).get("text/plain", "")))
+            parts.append(text(out.get("data", {}).get("text/plain", "")))
         elif out["output_type"] == "error":
             parts.append(f"error: {out['ename']}: {out['evalue']}")
     return [sanitised(p) for p in parts]
