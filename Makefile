@@ -60,12 +60,14 @@ lab: $(STAMP) $(NATIVE_STAMP)
 test: test-unit test-notebooks test-browser test-binder
 
 test-unit: $(STAMP) $(NATIVE_STAMP)
-	@$(call timed,unit tests) $(PY) -m pytest -q tests -m "not browser and not binder"
+	@$(call timed,unit tests) $(PY) -m pytest -q tests -m "not browser and not binder and not rerun"
 
-# UNIMEM_CI=1: the notebooks pick their CI-sized workloads.
+# UNIMEM_CI=1: the notebooks pick their CI-sized workloads. Then every notebook runs twice
+# more: an untagged cell must print the same both times (tests/test_notebooks_rerun.py).
 test-notebooks: $(STAMP) $(NATIVE_STAMP)
 	@if ! ls notebooks/*.ipynb >/dev/null 2>&1; then echo "==> no notebooks/*.ipynb yet"; exit 0; fi; \
-	$(call timed,notebooks under nbval) UNIMEM_CI=1 $(PY) -m pytest -q $(NBVAL) notebooks
+	$(call timed,notebooks under nbval) UNIMEM_CI=1 $(PY) -m pytest -q $(NBVAL) notebooks; \
+	$(call timed,notebooks run twice) UNIMEM_CI=1 $(PY) -m pytest -q tests/test_notebooks_rerun.py -m rerun
 
 test-browser: $(STAMP) $(NATIVE_STAMP)
 	@$(call timed,browser tests) UNIMEM_CI=1 $(PY) -m pytest -q tests/browser -m browser

@@ -14,7 +14,7 @@ GPU's free memory):
    CPU), its CUDA bound replaced by the pages the probe saw move while the CPU
    consumer ran.
 
-Expected on an H100 (issue 4): all pages not on host after the GPU write, half
+Expected on an H100 (as measured there, docs/memory.md): all pages not on host after the GPU write, half
 after the half read, all on node 0 after the full read. On a machine without a
 GPU it says so and exits 0. Run from the repo root:
 

@@ -1,6 +1,6 @@
 """Render time of the timeline widget in real headless Chromium, 10k and 100k ops.
 
-Claim (issue 3, item 5): a 10,000-op recording renders in under 1 s and stays
+Claim: a 10,000-op recording renders in under 1 s and stays
 interactive; 100,000 ops still render (bars narrower than a pixel are summed per
 pixel column). Each size is a synthetic recording (ops on 2-4 stream lanes, one
 GPU-labelled, cross-stream flows, memory samples) packed by the real

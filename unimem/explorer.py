@@ -153,8 +153,9 @@ def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int =
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX
     devices or streams, or as names "cpu", "gpu", "cpu:1"). The first run happens
-    now, so bad input raises here; later runs come from the controls or
-    :meth:`Explore.run`.
+    now (``repeat`` plain runs and one instrumented run), so bad input raises here;
+    later runs come from the controls or :meth:`Explore.run`. Only timings and
+    timelines are kept: what ``fun`` returns is discarded.
     """
     call = bind(fun, args, kwargs)
     for param, name in call.placement.names.items():

@@ -37,7 +37,8 @@ COUNTERS = {
     "cache": "freed buffers MLX keeps for reuse instead of returning them to the "
              "system: held by the process, used by no array",
     "peak": "the highest active value since mx.reset_peak_memory(); the allocator's "
-            "view, not the process footprint the OS reports (MLX issue #3896)",
+            "view, not the process footprint the OS reports "
+            "(https://github.com/ml-explore/mlx/issues/3896)",
 }
 # Page classes drawn in a strip; each bucket carries the fraction of its pages in each.
 CLASSES = ("host", "not on host", "error", "shared", "not probed")
