@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         chain = make_chain(n)
         call = bind(chain, (x,), {"s1": "cpu", "s2": s2})
         graph = um.trace(chain, x, s1="cpu", s2=s2)
-        jobs = {"um.trace": lambda: um.trace(chain, x, s1="cpu", s2=s2),
+        jobs = {"um.trace": lambda chain=chain: um.trace(chain, x, s1="cpu", s2=s2),
                 "build the lazy graph only": call.run}
         if n <= 20_000:  # MLX's export crashes the process on chains past ~40,000 ops
-            jobs["export method (fallback)"] = lambda: capture(call)
+            jobs["export method (fallback)"] = lambda call=call: capture(call)
         times: dict[str, list[float]] = {k: [] for k in jobs}
         for _ in range(args.repeat):
             for label, job in jobs.items():

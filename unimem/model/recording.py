@@ -240,6 +240,23 @@ class Recording(TextRepr):
                 out[names[op.lane]][kind] += k
         return out
 
+    def count(self, name: str | None = None, lane: str | None = None) -> int:
+        """How many MLX calls match a name and/or lane, e.g. ``count("exp", "cpu:1")``.
+
+        The name matches whatever the case: the native method names MLX's
+        primitives (``Exp``, ``Matmul``), the hand-off methods the Python calls
+        (``exp``, ``matmul``), and a comparison can hold both (a GPU placement
+        falls back to ``segment``), so a lesson can count either the same way.
+        """
+        want = None if name is None else name.lower()
+        return sum(
+            k
+            for lane_name, counts in self.calls_by_lane().items()
+            if lane is None or lane_name == lane
+            for kind, k in counts.items()
+            if want is None or kind.lower() == want
+        )
+
     # -- views ---------------------------------------------------------------
     def lines(self) -> list[str]:
         placement = fmt_placement(self.placement)
