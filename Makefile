@@ -54,8 +54,10 @@ $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
 		"pure-Python capture. It needs a C++20 compiler, CMake >= 3.25 and Ninja;" \
 		"retry with: $(PY) -m pip install --no-build-isolation ./native"; fi
 
+# Extra JupyterLab arguments pass through: make lab LAB_ARGS="--no-browser --port=8890"
+LAB_ARGS ?=
 lab: $(STAMP) $(NATIVE_STAMP)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
+	$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/
 
 test: test-unit test-notebooks test-browser test-binder
 
