@@ -16,12 +16,10 @@ from typing import Any
 from unimem.model.recording import (
     UNTRACKED_LANE,
     Calls,
-    Flow,
     Lane,
     MemorySample,
     Op,
     Recording,
-    flow_kind,
 )
 
 # (lane, calls, start, end) or (lane, calls, start, end, inputs); calls may be a bare
@@ -57,13 +55,11 @@ def make_recording(
                     [x if isinstance(x, Lane) else lane(i, x) for i, x in enumerate(lanes)])
     for spec in ops:
         op = spec if isinstance(spec, Op) else _op(len(rec.ops), spec, common)
-        assert op.id == len(rec.ops), f"op {op.id} given at position {len(rec.ops)}"
-        rec.ops.append(op)
         if flows:
-            for src in op.inputs:
-                a, b = rec.lanes[rec.ops[src].lane], rec.lanes[op.lane]
-                if a.id != b.id:
-                    rec.flows.append(Flow(src, op.id, flow_kind(a, b), rec.ops[src].nbytes))
+            rec.add_op(op)
+        else:
+            assert op.id == len(rec.ops), f"op {op.id} given at position {len(rec.ops)}"
+            rec.ops.append(op)
     rec.memory += [s if isinstance(s, MemorySample) else MemorySample(*s) for s in memory]
     return rec
 

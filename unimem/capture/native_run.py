@@ -24,7 +24,7 @@ from time import perf_counter, sleep
 import mlx.core as mx
 
 from ..model.graph import ArrayInfo, Graph, Node, StreamId
-from ..model.recording import Flow, Lane, Op, Recording, flow_kind
+from ..model.recording import Lane, Op, Recording
 from . import native
 from .call import Call
 from .evalpoints import eval_points
@@ -187,12 +187,7 @@ class NativeOps:
                     shapes=tuple(o.shape for o in pn.outputs),
                     dtypes=tuple(o.dtype for o in pn.outputs),
                     nbytes=sum(o.nbytes for o in pn.outputs))
-            for src in op.inputs:
-                src_lane = rec.lanes[rec.ops[src].lane]
-                if src_lane.id != lane.id:
-                    rec.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
-                                          rec.ops[src].nbytes))
-            rec.ops.append(op)
+            rec.add_op(op)
             self._op_of[pn.id] = op.id
 
     def apply(self, records: list[native.TimingRecord]) -> None:

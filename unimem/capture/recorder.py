@@ -30,7 +30,7 @@ import mlx.core as mx
 from ..devices import platform
 from ..model.graph import StreamId
 from ..model.modes import MODES, Mode
-from ..model.recording import UNTRACKED_LANE, Calls, Flow, Lane, Op, Recording, flow_kind
+from ..model.recording import UNTRACKED_LANE, Calls, Lane, Op, Recording
 from ..model.text import fmt_dtype
 from ..model.timing import derive_starts
 from .intercept import OpCall
@@ -127,12 +127,7 @@ class Recorder:
                 shapes=tuple(tuple(a.shape) for a in outputs),
                 dtypes=tuple(fmt_dtype(a.dtype) for a in outputs),
                 nbytes=_nbytes(outputs))
-        for src in op.inputs:
-            src_lane = rec.lanes[rec.ops[src].lane]
-            if src_lane.id != lane.id:
-                rec.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
-                                      rec.ops[src].nbytes))
-        rec.ops.append(op)
+        rec.add_op(op)
         for a in outputs:
             self._made_by[id(a)] = (_weak(a, self._made_by), op.id)
         return op

@@ -172,7 +172,7 @@ class Recording(TextRepr):
 
     title: str
     placement: dict[str, str]
-    mode: str  # "op", "segment", "exclusive" or "watch"
+    mode: str  # a key of model.modes.MODES: "native", "segment", "op", "exclusive", "watch"
     method: str  # how times were obtained, in words
     lanes: list[Lane] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
@@ -220,6 +220,18 @@ class Recording(TextRepr):
         if ends < len(self.ops):
             parts.append(f"{len(self.ops) - ends} without an end (in flight or never run)")
         return ", ".join(parts)
+
+    def add_op(self, op: Op) -> None:
+        """Append ``op`` (its id must be its position) and a flow per input from another lane."""
+        if op.id != len(self.ops):
+            raise ValueError(f"op {op.id} added at position {len(self.ops)}")
+        lane = self.lanes[op.lane]
+        for src in op.inputs:
+            src_lane = self.lanes[self.ops[src].lane]
+            if src_lane.id != lane.id:
+                self.flows.append(Flow(src, op.id, flow_kind(src_lane, lane),
+                                       self.ops[src].nbytes))
+        self.ops.append(op)
 
     def lane(self, name: str) -> Lane:
         for lane in self.lanes:
