@@ -16,7 +16,7 @@ import pytest
 from mlx import nn
 
 import unimem as um
-from unimem.capture import native
+from unimem.capture import native, native_run
 
 needs_native = pytest.mark.skipif(
     not native.available(), reason=f"native probe not available: {native.why_unavailable()}")
@@ -121,6 +121,18 @@ def test_without_the_probe_unimem_falls_back_and_says_so(monkeypatch, fun, ab):
     assert p.graph is not None and any("hidden by a test" in n for n in p.graph.notes)
     with pytest.raises(native.NativeUnavailableError, match="hidden by a test"):
         um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, mode="native")
+
+
+@needs_native
+def test_a_run_with_gpu_primitives_is_recorded_with_segments_and_says_so(monkeypatch, fun, ab):
+    """The native probe times CPU streams only. Where a run had GPU primitives (faked
+    here: this machine may have no GPU), the recording comes from the segment method
+    and its first note says why and that the call ran twice."""
+    monkeypatch.setattr(native_run, "gpu_primitives", lambda captured: 3)
+    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1)
+    assert p.mode == "segment" and p.count("exp", lane="cpu:1") == 500
+    assert p.notes[0].startswith("method: segment, not native: 3 primitives ran on a GPU")
+    assert "then again with segment" in p.notes[0]
 
 
 @pytest.mark.skipif(os.environ.get("UNIMEM_REQUIRE_NATIVE") != "1",

@@ -11,17 +11,10 @@ from mlx import nn
 import unimem as um
 
 
-def lower(counts):
-    """Call counts by lower-case kind: the hand-off modes name MLX calls ("exp"), the
-    native method MLX's primitives ("Exp")."""
-    return {kind.lower(): k for kind, k in counts.items()}
-
-
 def test_profile_records_each_call_on_its_stream(fun, ab):
     p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=3)
     assert p.timing is not None and len(p.timing.samples) == 3
-    calls = p.calls_by_lane()
-    assert lower(calls["cpu"])["matmul"] == 1 and lower(calls["cpu:1"])["exp"] == 500
+    assert p.count("matmul", lane="cpu") == 1 and p.count("exp", lane="cpu:1") == 500
     # every op observed to completion, never starting after its end; starts are measured
     # by the native method, derived by the hand-off ones
     assert all(op.end is not None and op.start is not None for op in p.ops)
@@ -58,7 +51,7 @@ def test_cross_stream_flow_is_recorded():
 @pytest.mark.parametrize("mode", ["segment", "exclusive"])
 def test_modes(fun, ab, mode):
     p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, mode=mode, segment_size=50)
-    assert lower(p.calls_by_lane()["cpu:1"])["exp"] == 500
+    assert p.count("exp", lane="cpu:1") == 500
     if mode == "segment":
         assert len(p.ops_on("cpu:1")) == 10  # 500 calls in segments of 50
     else:

@@ -8,10 +8,9 @@ from typing import Any
 
 from .capture.call import bind
 from .capture.streams import StreamLike
-from .model.modes import Mode
 from .model.recording import Recording, Timing
 from .model.text import TextRepr, fmt_placement, fmt_time, text_table
-from .profiler import profile_call
+from .profiler import AUTO, profile_call
 from .views.timeline import Timeline
 
 
@@ -86,10 +85,14 @@ def compare(
     placements: Mapping[str, Mapping[str, StreamLike]],
     repeat: int = 20,
     warmup: int = 2,
-    mode: Mode = "segment",
+    mode: str = AUTO,
     **kwargs: Any,
 ) -> Comparison:
-    """Measure ``fun`` under each named placement; speedups are against the first."""
+    """Measure ``fun`` under each named placement; speedups are against the first.
+
+    ``mode`` is as for :func:`unimem.profile`: ``"auto"`` (native where the probe is
+    built, per placement: one with GPU primitives is recorded with ``segment``).
+    """
     if not placements:
         raise ValueError("placements is empty: give at least one, e.g. "
                          "{'all cpu': dict(d1='cpu', d2='cpu')}")

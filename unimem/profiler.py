@@ -111,7 +111,8 @@ def _native_run(call: Call, segment_size: int) -> Recording:
     if gpu:
         fallback = _handed_off_run(call, "segment", segment_size)
         fallback.notes.insert(0, f"method: segment, not native: {gpu} primitives ran on a GPU "
-                                 "stream, and the native probe times CPU streams only")
+                                 "stream, and the native probe times CPU streams only (the call "
+                                 "ran once natively to find out, then again with segment)")
         return fallback
     recording.wall = captured.wall
     recording.memory.append(sample_now(captured.wall))
