@@ -255,3 +255,17 @@ def test_native_watch_refuses_a_registry():
     with pytest.raises(ValueError, match="registry needs the arrays"):
         um.watch(mode="native", registry=um.track())
     assert um.watch(display=False, registry=um.track()).mode == "segment"  # auto picks it
+
+
+def test_auto_watch_falls_back_to_segment_without_the_probe_or_with_a_gpu(monkeypatch):
+    """native only where it can record everything: the probe built and no GPU stream
+    (it times CPU streams only); otherwise the hand-off method, named in the mode."""
+    from unimem import watcher
+
+    monkeypatch.setattr(native, "_loaded", native._Loaded(None, "hidden by a test"))
+    assert um.watch(display=False).mode == "segment"
+    with pytest.raises(native.NativeUnavailableError, match="hidden by a test"):
+        um.watch(mode="native", display=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(watcher, "gpu_available", lambda: True)
+    assert um.watch(display=False).mode == "segment"

@@ -37,6 +37,15 @@ def test_critical_path_through_stream_order_only():
     assert "3 ops over 1 lane," in repr(cp)
 
 
+def test_measured_starts_set_stream_order_not_list_order():
+    """A native recording lists ops in graph-walk order; its stream ran them in the
+    order of their measured starts, and the path follows that order."""
+    rec = make_recording([(0, "late", 2, 3, ()), (0, "early", 0, 1, ()), (0, "middle", 1, 2, ())],
+                         start_measured=True)
+    cp = um.critical_path(rec)
+    assert cp.names == ("early", "middle", "late") and cp.ops == (1, 2, 0)
+
+
 def test_long_chains_are_summarised_and_empty_is_said():
     rec = make_recording([(0, f"op{i}", i, i + 1, ()) for i in range(6)])
     assert "op0, op1, op2, … (6 ops)" in repr(um.critical_path(rec))

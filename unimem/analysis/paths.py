@@ -19,11 +19,20 @@ def _lane_names(rec: Recording) -> dict[int, str]:
     return {lane.id: lane.name for lane in rec.lanes}
 
 
+def _run_order(op: Op) -> tuple[float, int]:
+    """Where an op stands in its stream's order: a measured start where there is one
+    (a native recording lists ops in graph-walk order, not in the order they ran),
+    else its hand-off (the hand-off methods hand a stream's ops over in order)."""
+    if op.start_measured and op.start is not None:
+        return (op.start, op.id)
+    return (op.submit, op.id)
+
+
 def _previous_on_lane(rec: Recording) -> dict[int, Op]:
-    """op id -> the op before it on its lane (lanes run in hand-off order)."""
+    """op id -> the op that ran before it on its lane (a stream runs in order)."""
     last: dict[int, Op] = {}
     prev: dict[int, Op] = {}
-    for op in rec.ops:
+    for op in sorted(rec.ops, key=_run_order):
         if op.lane in last:
             prev[op.id] = last[op.lane]
         last[op.lane] = op

@@ -208,8 +208,8 @@ class NativeOps:
     def note_untimed(self) -> None:
         if self.untimed:
             kinds = ", ".join(f"{name} ×{k}" for name, k in self.untimed.most_common())
-            self.recording.notes.append(f"not timed (left unwrapped; their time is in their "
-                                        f"neighbours'): {kinds}")
+            self.recording.notes.append(f"not timed (left unwrapped, so they run in the gaps "
+                                        f"between the bars on their stream): {kinds}")
 
     def _lane(self, sid: StreamId) -> Lane:
         lane = self._lanes.get(sid)
