@@ -22,7 +22,15 @@ from .capture.streams import Placement
 from .comparison import Comparison, compare
 from .copytax import copy_tax
 from .devices import about, platform
-from .errors import ExportFormatError, GPUUnavailableError, NoArraysError, UnimemError
+from .errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    ExportFormatError,
+    GPUUnavailableError,
+    NoArraysError,
+    TraceFormatError,
+    UnimemError,
+)
 from .explorer import Explore, explore
 from .memory.registry import Registry, track
 from .memory.residency import residency
@@ -47,6 +55,8 @@ from .views.timeline import Timeline
 from .watcher import Watch, watch
 
 __all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "Comparison",
     "CopyTax",
     "CriticalPath",
@@ -72,6 +82,7 @@ __all__ = [
     "StreamId",
     "Timeline",
     "Timing",
+    "TraceFormatError",
     "UnimemError",
     "Waits",
     "Watch",

@@ -21,3 +21,28 @@ class GPUUnavailableError(UnimemError, RuntimeError):
 
 class ExportFormatError(UnimemError, RuntimeError):
     """MLX's export file did not have the layout this MLX version is known to write."""
+
+
+class ArgumentTypeError(UnimemError, TypeError):
+    """A public argument is of a type unimem does not take; the message names the
+    argument, what was given and what is accepted."""
+
+
+class ArgumentValueError(UnimemError, ValueError):
+    """A public argument has the right type but a value outside what is accepted;
+    the message names the argument, what was given and what is accepted."""
+
+
+class TraceFormatError(UnimemError, ValueError):
+    """A trace that breaks the Trace Event Format or unimem's layout of it.
+
+    The message names the event (its index in ``traceEvents``) or the metadata
+    entry, the field, the value given and what is accepted; ``event`` and
+    ``field`` hold the first two (``event`` is None outside ``traceEvents``).
+    """
+
+    def __init__(self, message: str, *, event: int | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.event = event
+        self.field = field

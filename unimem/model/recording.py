@@ -10,6 +10,7 @@ Times are seconds since the recording's origin (``perf_counter`` at its start).
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -301,15 +302,22 @@ class Recording(TextRepr):
             lines.append(f"timeline makespan: {fmt_time(self.makespan)}{gap}")
         return lines
 
-    def to_chrome_trace(self, path: str | None = None) -> dict[str, Any]:
+    def to_chrome_trace(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """Chrome Trace Event JSON (opens in Perfetto); written to ``path`` if given."""
         from .chrome import to_chrome_trace
 
         return to_chrome_trace(self, path)
 
     @classmethod
-    def load(cls, path_or_trace: str | dict[str, Any]) -> Recording:
-        """A recording from a Chrome trace written by :meth:`to_chrome_trace`."""
-        from .chrome import from_chrome_trace
+    def load(cls, path_or_trace: str | os.PathLike[str] | dict[str, Any] | list[Any]
+             ) -> Recording:
+        """A recording from a Chrome trace: a path (str or ``pathlib.Path``) or a parsed trace.
+
+        A trace written by :meth:`to_chrome_trace` loads back as it was saved; any other
+        Chrome trace loads as one lane per thread of complete slices. A trace that breaks
+        the Trace Event Format raises :class:`~unimem.errors.TraceFormatError` (a
+        ValueError) naming the event, the field, the value given and what is accepted.
+        """
+        from .chrome_load import from_chrome_trace
 
         return from_chrome_trace(path_or_trace)
