@@ -108,7 +108,7 @@ def test_bad_input_to_explore(fun, ab):
     a, b = ab
     with pytest.raises(ValueError, match="unnamed stream"):
         um.explore(fun, a, b, d1="cpu", d2=mx.new_stream(mx.cpu), repeat=1)
-    with pytest.raises(ValueError, match="repeat must be at least 1"):
+    with pytest.raises(ValueError, match="repeat must be an int of at least 1"):
         um.explore(fun, a, b, d1="cpu", d2="cpu", repeat=0)
 
     def boom(a, d):

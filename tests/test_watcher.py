@@ -146,7 +146,7 @@ def test_in_flight_ops_have_no_end_and_live_starts_follow():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="watch mode must be one of"):
+    with pytest.raises(ValueError, match="watch mode must be 'auto' or one of"):
         um.watch(mode="exclusive")
     with pytest.raises(ValueError, match="window"):
         um.watch(window=0)

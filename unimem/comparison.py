@@ -8,6 +8,7 @@ from typing import Any
 
 from .capture.call import bind
 from .capture.streams import StreamLike
+from .checks import check_placements
 from .model.recording import Recording, Timing
 from .model.text import TextRepr, fmt_placement, fmt_time, text_table
 from .profiler import AUTO, profile_call
@@ -93,12 +94,11 @@ def compare(
     ``mode`` is as for :func:`unimem.profile`: ``"auto"`` (native where the probe is
     built, per placement: one with GPU primitives is recorded with ``segment``).
     """
-    if not placements:
-        raise ValueError("placements is empty: give at least one, e.g. "
-                         "{'all cpu': dict(d1='cpu', d2='cpu')}")
+    check_placements(placements)
     calls = {label: bind(fun, args, kwargs, p) for label, p in placements.items()}
     for call in calls.values():
         call.placement.resolve()  # every placement valid before any measuring starts
+    first = next(iter(calls.values()))  # its profile_call checks repeat, warmup, mode first
     rows = [Row(label, profile_call(call, repeat=repeat, warmup=warmup, mode=mode, trace=False))
             for label, call in calls.items()]
-    return Comparison(next(iter(calls.values())).title, rows)
+    return Comparison(first.title, rows)

@@ -18,7 +18,9 @@ import ipywidgets as w
 
 from .capture.call import Call, bind
 from .capture.streams import StreamLike, gpu_available, parse_name
+from .checks import check_window
 from .comparison import Comparison, Row
+from .errors import ArgumentValueError
 from .model.recording import Recording
 from .model.text import fmt_placement, html_table, plural
 from .profiler import AUTO, profile_call
@@ -38,6 +40,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = AUTO,
                  window: int = 20_000) -> None:
+        check_window(window)  # the rest is checked by profile_call before it runs anything
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
         self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
         self.latest: Recording | None = None
@@ -162,7 +165,7 @@ def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int =
         try:
             parse_name(name)
         except ValueError:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"explore shows each stream parameter as a choice of named streams, but "
                 f"{param!r} is an unnamed stream ({name}): pass mx.cpu, mx.gpu or a name "
                 "such as 'cpu:1' instead") from None

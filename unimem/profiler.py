@@ -28,7 +28,9 @@ from .capture.recorder import Recorder
 from .capture.sampler import sample_now
 from .capture.streams import StreamLike
 from .capture.trace import capture
+from .checks import check_bool, check_int, given
 from .devices import platform
+from .errors import ArgumentTypeError, ArgumentValueError
 from .model.graph import Graph
 from .model.modes import MODES, Mode
 from .model.recording import UNTRACKED_LANE, Recording, Timing
@@ -83,10 +85,13 @@ def new_recording(call: Call, mode: Mode, segment_size: int = 50) -> Recording:
 def resolve_mode(mode: str) -> Mode:
     """``auto`` is ``native`` where the native probe is built and matches MLX, else
     ``segment``; a mode asked for by name must exist (native must be available)."""
+    accepted = f"{AUTO!r} or one of {tuple(MODES)}"
+    if not isinstance(mode, str):
+        raise ArgumentTypeError(f"mode must be {accepted}, got {given(mode)}")
     if mode == AUTO:
         return "native" if native.available() else "segment"
     if mode not in MODES:
-        raise ValueError(f"mode must be {AUTO!r} or one of {tuple(MODES)}, got {mode!r}")
+        raise ArgumentValueError(f"mode must be {accepted}, got {mode!r}")
     if mode == "native" and not native.available():
         raise native.NativeUnavailableError(f"mode='native': {native.why_unavailable()}")
     return mode
@@ -191,11 +196,11 @@ def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = A
                  segment_size: int = 50, trace: bool = True) -> Recording:
     """The door every measurement comes through (``profile``, ``compare``, ``explore``):
     its arguments are checked here, once, before anything runs."""
+    check_int("repeat", repeat, minimum=1, meaning="plain timed runs")
+    check_int("warmup", warmup, minimum=0, meaning="untimed runs before them")
+    check_int("segment_size", segment_size, minimum=1, meaning="MLX calls per hand-off")
+    check_bool("trace", trace)
     method = resolve_mode(mode)
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be 0 or more, got {warmup}")
     call.placement.resolve()  # fail early and clearly (e.g. a GPU that is absent)
     timing = time_plain(call, repeat, warmup)
     recording = instrumented_run(call, method, segment_size=segment_size)

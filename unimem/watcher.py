@@ -31,8 +31,9 @@ from .capture.native_run import NativeRecorder
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
 from .capture.streams import gpu_available
-from .checks import check_window
+from .checks import check_bool, check_int, check_number, check_str, check_window
 from .devices import platform
+from .errors import ArgumentTypeError, ArgumentValueError
 from .model.modes import LIVE_MODES, MODES, Mode
 from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
@@ -66,17 +67,24 @@ class Watch:
                  memory_hz: float = 50.0, views: Mapping[str, ViewFactory] | None = None
                  ) -> None:
         if registry is not None and not callable(getattr(registry, "observe", None)):
-            raise TypeError("registry must be a unimem Registry (um.track()), got "
+            raise ArgumentTypeError("registry must be a unimem Registry (um.track()), got "
                             f"{type(registry).__name__}")
+        check_str("mode", mode, meaning=f"'auto' or one of {LIVE_MODES}")
+        check_window(window)
+        check_number("ui_hz", ui_hz, maximum=60, meaning="redraws per second")
+        check_bool("memory", memory)
+        check_bool("display", display)
+        check_str("title", title, meaning="the recording's name")
+        check_int("segment_size", segment_size, minimum=1, meaning="MLX calls per hand-off")
+        check_number("segment_budget", segment_budget, meaning="seconds a segment may wait")
+        check_number("memory_hz", memory_hz, maximum=10_000, meaning="memory samples per second")
         mode = _live_mode(mode, registry)
         method = MODES[mode].live_method if mode in MODES else None
         if method is None:
             hint = (" (exclusive serialises every op; use um.profile for it)"
                     if mode in MODES else "")
-            raise ValueError(f"watch mode must be one of {LIVE_MODES}, got {mode!r}{hint}")
-        check_window(window)
-        if not 0 < ui_hz <= 60:
-            raise ValueError(f"ui_hz must be in (0, 60] redraws per second, got {ui_hz}")
+            raise ArgumentValueError(f"watch mode must be 'auto' or one of {LIVE_MODES}, "
+                                     f"got {mode!r}{hint}")
         self.recording = Recording(title, {}, "watch", method.format(
             size=segment_size, budget=fmt_time(segment_budget)))
         self.mode: Mode = mode
@@ -138,23 +146,29 @@ class Watch:
         if self.state != "ready":
             raise RuntimeError("a Watch runs once; start another with um.watch()")
         recorder = self._recorder = self._new_recorder()
-        if isinstance(recorder, NativeRecorder):
-            # at each eval point, what is about to run is wrapped and walked first
-            self._undo_eval_points = patch_eval_points(recorder.at_eval_point)
-        else:
-            self._interceptor = Interceptor(recorder)
-            self._interceptor.__enter__()  # raises if a profile/watch is already observing
-            if self.registry is not None:
-                recorder.on_op = self._observe
-            # at each eval point, pending segments go first, or MLX would run them inside
-            # the user's eval and their ends would be stamped late
-            flush = recorder.flush
-            self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
-        if self.memory:
-            self._sampler = MemorySampler(self.recording, self._recorder.t0,
-                                          self._memory_hz).start()
-        if self.display and _in_notebook():
-            self._show()
+        try:
+            if isinstance(recorder, NativeRecorder):
+                # at each eval point, what is about to run is wrapped and walked first
+                self._undo_eval_points = patch_eval_points(recorder.at_eval_point)
+            else:
+                interceptor = Interceptor(recorder)
+                interceptor.__enter__()  # raises if a profile/watch is already observing
+                self._interceptor = interceptor
+                if self.registry is not None:
+                    recorder.on_op = self._observe
+                # at each eval point, pending segments go first, or MLX would run them inside
+                # the user's eval and their ends would be stamped late
+                flush = recorder.flush
+                self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
+            if self.memory:
+                self._sampler = MemorySampler(self.recording, self._recorder.t0,
+                                              self._memory_hz).start()
+            if self.display and _in_notebook():
+                self._show()
+        except BaseException:  # nothing may stay patched after a failed start
+            self.state = "failed"
+            self._undo_patches()
+            raise
         self.state = "watching"
         self._t_enter = perf_counter()
         self._ensure_ui()
@@ -187,6 +201,16 @@ class Watch:
             self.state = ("interrupted" if interrupted else
                           "failed" if exc_type is not None else "stopped")
             self.refresh()
+
+    def _undo_patches(self) -> None:
+        """Undo what a failed ``__enter__`` had started, in reverse order."""
+        if self._sampler is not None:
+            self._sampler.stop()
+        if self._undo_eval_points is not None:
+            self._undo_eval_points()
+        if self._interceptor is not None:
+            self._interceptor.__exit__(None, None, None)
+        self._recorder.close()
 
     def _finish_notes(self, interrupted: bool, exc_type: type[BaseException] | None) -> None:
         rec = self.recording
@@ -296,6 +320,6 @@ def _live_mode(mode: str, registry: Any) -> Mode:
         if not native.available():
             raise native.NativeUnavailableError(f"mode='native': {native.why_unavailable()}")
         if registry is not None:
-            raise ValueError("a registry needs the arrays each op made, which only the "
+            raise ArgumentValueError("a registry needs the arrays each op made, which only the "
                              "hand-off modes see: use mode='segment' with registry=")
     return mode  # type: ignore[return-value]  # checked against MODES by the caller

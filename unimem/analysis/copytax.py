@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..checks import check_number
+from ..errors import ArgumentTypeError, ArgumentValueError
 from ..model.graph import CROSS_STREAM, DEVICE_SWITCH, Graph
 from ..model.memory import Residency
 from ..model.recording import Recording
@@ -154,8 +156,7 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
     ("metal", "cuda", "cpu") defaults to the platform that made the recording
     (:func:`recorded_backend`) and must be given when the source names none.
     """
-    if not isinstance(bandwidth, (int, float)) or bandwidth <= 0:
-        raise ValueError(f"bandwidth must be a positive number of bytes/s, got {bandwidth!r}")
+    check_number("bandwidth", bandwidth, meaning="bytes/s over the modelled bus")
     if isinstance(source, Graph):
         nodes = source.nodes
 
@@ -172,12 +173,13 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
                       f"op {f.dst} ({lanes[ops[f.dst].lane]})", f.kind, f.nbytes)
                      for f in source.flows if f.kind in (CROSS_STREAM, DEVICE_SWITCH)]
     else:
-        raise TypeError("copy_tax needs a Graph (um.trace) or a Recording (um.profile), "
-                        f"got {type(source).__name__}")
+        raise ArgumentTypeError("copy_tax needs a Graph (um.trace) or a Recording "
+                                f"(um.profile), got {type(source).__name__}")
     backend = backend or recorded_backend(source)
-    if backend not in PLATFORM_BASIS:
-        raise ValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, got {backend!r}"
-                         + ("" if backend else " (the source names no platform: pass backend=)"))
+    if not isinstance(backend, str) or backend not in PLATFORM_BASIS:
+        why = "" if backend else " (the source names no platform: pass backend=)"
+        raise ArgumentValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, "
+                                 f"got {backend!r}{why}")
     edges = [_edge(src, dst, kind, nbytes, backend) for src, dst, kind, nbytes in crossings]
     return CopyTax(source.title, backend, edges, float(bandwidth))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from ..checks import check_recording
 from ..model.recording import Op, Recording
 from ..model.text import TextRepr, fmt_time, plural
 
@@ -107,6 +108,7 @@ class CriticalPath(TextRepr):
 def critical_path(rec: Recording) -> CriticalPath:
     """Walk back from the last op to end: each step takes the predecessor (the op
     before it on its lane, or a producer) that ended last, the one its start waited on."""
+    check_recording(rec, what="critical_path")
     done = [op for op in rec.ops if op.end is not None]
     if not done:
         return CriticalPath((), (), (), (), 0.0, 0.0)
@@ -160,6 +162,7 @@ class Waits(TextRepr):
 def waits(rec: Recording) -> Waits:
     """Per lane, the gap between when stream order let each op start and when its
     producer on another lane ended (zero when the producer was already done)."""
+    check_recording(rec, what="waits")
     acc: dict[tuple[str, str], list[float]] = defaultdict(list)
     for w in _cross_waits(rec):
         acc[(w.waiter, w.on)].append(w.seconds)

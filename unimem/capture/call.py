@@ -17,8 +17,10 @@ from typing import Any
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map
 
-from ..errors import NoArraysError
-from .streams import Placement, StreamLike, is_stream_like
+from ..checks import check_placement, given
+from ..errors import ArgumentTypeError, ArgumentValueError, NoArraysError
+from .params import ParamUse, param_use
+from .streams import Placement, StreamLike, accepted_forms, is_stream_like, parse_name
 
 
 def flatten_arrays(tree: Any) -> list[mx.array]:
@@ -113,7 +115,9 @@ def bind(
 ) -> Call:
     """Split a call into its placement and everything else, checking names early."""
     if not callable(fun):
-        raise TypeError(f"expected a function, got {type(fun).__name__}")
+        raise ArgumentTypeError(f"fun must be a function (or any callable), got {given(fun)}")
+    if placement is not None:
+        check_placement("placement", placement)
     try:
         sig: inspect.Signature | None = inspect.signature(fun)
     except (TypeError, ValueError):
@@ -128,16 +132,21 @@ def bind(
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 keyword.append(p.name)
             var_kw |= p.kind == p.VAR_KEYWORD
+    use = param_use(fun)
+    if sig is not None:  # a default of mx.cpu / mx.gpu / a stream marks a stream parameter
+        use = replace(use, streams=use.streams | {
+            p.name for p in sig.parameters.values()
+            if isinstance(p.default, (mx.Stream, mx.Device, mx.DeviceType))})
     streams: dict[str, StreamLike] = {}
     positions: dict[str, int] = {}
     for i, value in enumerate(args):
-        if is_stream_like(value):
-            name = names[i] if i < len(names) else f"arg{i}"
+        name = names[i] if i < len(names) else f"arg{i}"
+        if _is_stream(name, value, use):
             streams[name] = value
             positions[name] = i
     rest = {}
     for k, v in kwargs.items():
-        if is_stream_like(v):
+        if _is_stream(k, v, use):
             streams[k] = v
         else:
             rest[k] = v
@@ -146,8 +155,34 @@ def bind(
     if sig is not None and not var_kw:
         extra = [k for k in streams if k not in keyword and k not in positions]
         if extra:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{getattr(fun, '__name__', 'the function')} has no parameter {extra[0]!r} "
                 f"(its parameters: {', '.join(sig.parameters) or 'none'})"
             )
     return Call(fun, tuple(args), rest, Placement.from_mapping(streams), positions)
+
+
+def _is_stream(param: str, value: Any, use: ParamUse) -> bool:
+    """Whether ``value``, given for ``param``, places work (see ``capture/params.py``).
+
+    A parameter the source passes as ``stream=`` must get a stream (or None, MLX's
+    default): a misspelt name fails here, naming the accepted forms. A parameter
+    the source only reads as a plain value keeps its string, even "cpu". Others go
+    by value: devices, streams and well-formed names place work.
+    """
+    if isinstance(value, (mx.Stream, mx.Device, mx.DeviceType)):
+        return True
+    if param in use.streams:
+        if value is None:
+            return False
+        if not isinstance(value, str):
+            raise ArgumentTypeError(f"stream parameter {param!r}: expected {accepted_forms()}, "
+                                    f"got {given(value)}")
+        try:
+            parse_name(value)
+        except ValueError as exc:
+            raise ArgumentValueError(f"stream parameter {param!r}: {exc}") from None
+        return True
+    if param in use.plain:
+        return False
+    return is_stream_like(value)

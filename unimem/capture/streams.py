@@ -18,11 +18,11 @@ from typing import Any, Union
 
 import mlx.core as mx
 
-from ..errors import GPUUnavailableError
+from ..errors import ArgumentTypeError, ArgumentValueError, GPUUnavailableError
 from ..model.graph import StreamId
 from ..model.text import fmt_placement
 
-_NAME = re.compile(r"^(cpu|gpu)(?::(\d+))?$")
+_NAME = re.compile(r"(cpu|gpu)(?::(\d+))?\Z")
 _STREAM_REPR = re.compile(r"Stream\(Device\((cpu|gpu), (\d+)\), (\d+)\)")
 
 StreamLike = Union[str, "mx.Stream", "mx.Device", "mx.DeviceType"]
@@ -46,14 +46,20 @@ def is_stream_like(value: Any) -> bool:
     return isinstance(value, str) and _NAME.match(value) is not None
 
 
+def accepted_forms() -> str:
+    """The stream values unimem takes, as errors list them (GPU forms where a GPU exists)."""
+    names = "'cpu', 'cpu:N'" + (", 'gpu', 'gpu:N'" if gpu_available() else "")
+    devices = "mx.cpu" + (" or mx.gpu" if gpu_available() else "")
+    return (f"a stream name ({names}; N >= 1 is the N-th extra stream on that device), "
+            f"{devices}, or an mx.Stream")
+
+
 def parse_name(text: str) -> StreamName:
-    """Parse "cpu", "gpu", "cpu:1"; raise ValueError with the accepted forms."""
-    m = _NAME.match(text.strip()) if isinstance(text, str) else None
+    """Parse "cpu", "gpu", "cpu:1" (exactly: no spaces, lower case); raise
+    ArgumentValueError listing the accepted forms."""
+    m = _NAME.match(text) if isinstance(text, str) else None
     if m is None:
-        raise ValueError(
-            f"{text!r} is not a stream name: use 'cpu', 'gpu', or 'cpu:N' / 'gpu:N' "
-            "for the N-th extra stream on that device"
-        )
+        raise ArgumentValueError(f"{text!r} is not a stream name: use {accepted_forms()}")
     return StreamName(m.group(1), int(m.group(2) or 0))
 
 
@@ -118,10 +124,8 @@ def resolve(spec: StreamLike, *, what: str = "this placement") -> mx.Stream:
     if isinstance(spec, (mx.Device, mx.DeviceType)):
         spec = device_kind(spec)
     if not isinstance(spec, (str, StreamName)):
-        raise TypeError(
-            f"{what}: expected a stream name ('cpu', 'gpu', 'cpu:1'), an mx.Device or an "
-            f"mx.Stream, got {type(spec).__name__}"
-        )
+        raise ArgumentTypeError(f"{what}: expected {accepted_forms()}, "
+                                f"got {type(spec).__name__}")
     name = spec if isinstance(spec, StreamName) else parse_name(spec)
     device = mx.gpu if name.device == "gpu" else mx.cpu
     if name.device == "gpu":
@@ -207,7 +211,4 @@ def _spec_name(spec: StreamLike) -> str:
         return str(spec)
     if isinstance(spec, str):
         return str(parse_name(spec))
-    raise TypeError(
-        f"expected a stream name ('cpu', 'gpu', 'cpu:1'), an mx.Device or an mx.Stream, "
-        f"got {type(spec).__name__}"
-    )
+    raise ArgumentTypeError(f"expected {accepted_forms()}, got {type(spec).__name__}")
