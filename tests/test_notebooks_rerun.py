@@ -53,10 +53,18 @@ def compared_outputs(cell: dict) -> list[str]:
         return value if isinstance(value, str) else "".join(value)
 
     parts = []
+    stream = None  # name of the stream the last part came from
     for out in cell.get("outputs", []):
         if out["output_type"] == "stream":
-            parts.append(f"{out['name']}: {text(out['text'])}")
-        elif out["output_type"] in ("execute_result", "display_data"):
+            # the kernel may split one print into several outputs; nbval joins them
+            if stream == out["name"]:
+                parts[-1] += text(out["text"])
+            else:
+                parts.append(f"{out['name']}: {text(out['text'])}")
+            stream = out["name"]
+            continue
+        stream = None
+        if out["output_type"] in ("execute_result", "display_data"):
             parts.append(text(out.get("data", {}).get("text/plain", "")))
         elif out["output_type"] == "error":
             parts.append(f"error: {out['ename']}: {out['evalue']}")
@@ -92,3 +100,10 @@ def test_untagged_cells_print_the_same_twice(path: Path) -> None:
         f"{path.name}: untagged cells printed different things in two runs; tag them "
         "nbval-ignore-output (and assert their invariant) or print what does not vary:\n"
         + "\n".join(differing))
+
+
+def test_one_print_split_by_the_kernel_compares_as_one_output() -> None:
+    split = {"outputs": [{"output_type": "stream", "name": "stdout", "text": "a = 1"},
+                         {"output_type": "stream", "name": "stdout", "text": "\n"}]}
+    whole = {"outputs": [{"output_type": "stream", "name": "stdout", "text": ["a = 1\n"]}]}
+    assert compared_outputs(split) == compared_outputs(whole) == [sanitised("stdout: a = 1\n")]
