@@ -139,3 +139,13 @@ def test_a_run_with_gpu_primitives_is_recorded_with_segments_and_says_so(monkeyp
                     reason="UNIMEM_REQUIRE_NATIVE=1 is set where the build tools are installed (CI)")
 def test_the_native_module_was_built_where_it_must_be():
     assert native.available(), native.why_unavailable()
+
+
+def test_the_platform_card_says_which_capture_method_runs_and_why(monkeypatch):
+    card = repr(um.about())
+    if native.available():
+        assert "capture" in card and "native probe built" in card
+    monkeypatch.setattr(native, "_loaded", native._Loaded(None, "unimem_native hidden by a test"))
+    card = repr(um.about())
+    assert "native probe absent: unimem_native hidden by a test" in card
+    assert "pure-Python capture" in card  # and what runs instead

@@ -14,6 +14,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from .capture import native
 from .model.text import TextRepr
 
 MEMORY_MODELS = {
@@ -131,8 +132,9 @@ class About(TextRepr):
 
     _html_class = "unimem-about"
 
-    def __init__(self, p: Platform) -> None:
+    def __init__(self, p: Platform, capture: str = "") -> None:
         self.platform = p
+        self.capture = capture  # which capture method runs here, and why
 
     def rows(self) -> list[tuple[str, str]]:
         """The card as (field, value) pairs; continuation lines have an empty field."""
@@ -149,6 +151,8 @@ class About(TextRepr):
                 ("mx.gpu", "absent: use CPU streams ('cpu', 'cpu:1', ...) to run work side by side")
             )
         rows.append(("memory limit", _gib(p.memory_limit)))
+        if self.capture:
+            rows.append(("capture", self.capture))
         return rows
 
     def lines(self) -> list[str]:
@@ -158,5 +162,15 @@ class About(TextRepr):
 
 
 def about() -> About:
-    """A card describing MLX's devices here and how each one sees memory."""
-    return About(platform())
+    """A card describing MLX's devices here, how each one sees memory, and how unimem
+    captures runs here (native probe or not, and why)."""
+    return About(platform(), capture_method())
+
+
+def capture_method() -> str:
+    """One line: the method profile, trace and watch use here by default, and why."""
+    if native.available():
+        gpu = "; GPU streams: the hand-off method" if platform().has_gpu else ""
+        return ("native probe built: every CPU primitive walked and timed at both ends "
+                f"on its stream's worker{gpu}")
+    return f"native probe absent: {native.why_unavailable()}"
