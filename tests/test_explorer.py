@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 
 import ipywidgets as w
 import mlx.core as mx
@@ -50,8 +52,10 @@ def test_run_adds_a_row_and_moves_the_controls(explored):
     assert rows(e)[0][4] == "1.00×" and rows(e)[1][4].endswith("×")
     assert [x["name"] for x in e.timeline._meta["lanes"]] == ["cpu", "cpu:1"]
     assert sum(1 for r in rows(e)) == len(e.results) == 2
-    e.run(d2="cpu:1")  # the same placement again replaces its row
-    assert len(rows(e)) == 2
+    e.run(d2="cpu:1")  # the same placement again adds a row: row #2 keeps its run
+    assert [r[:2] for r in rows(e)] == [["#1", "d1=cpu, d2=cpu"], ["#2", "d1=cpu, d2=cpu:1"],
+                                        ["#3", "d1=cpu, d2=cpu:1"]]
+    assert len(e.results) == 3 and e.results[1] is rec
 
 
 def test_changing_a_control_reruns(explored):
@@ -68,7 +72,7 @@ def test_text_is_deterministic(explored):
     text = repr(e)
     assert text == (
         f"Explore docs_fun: stream parameters d1, d2 (choices: {', '.join(stream_choices())}); "
-        "2 placements tried: d1=cpu, d2=cpu | d1=cpu, d2=cpu:1; latest d1=cpu, d2=cpu:1\n"
+        "2 runs so far: d1=cpu, d2=cpu | d1=cpu, d2=cpu:1; latest d1=cpu, d2=cpu:1\n"
         "  Timeline: 2 lanes, 501 bars, 0 cross-stream flows; measured ends, derived starts; "
         "memory lane (active, cache, peak)")
     assert e._repr_mimebundle_()["text/plain"] == text
@@ -136,3 +140,42 @@ def test_default_mode_is_profiles_default(fun, ab):
     e = um.explore(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0)
     default = inspect.signature(um.profile).parameters["mode"].default
     assert e.latest.mode == resolve_mode(default)
+
+
+def lane_streams(rec: um.Recording) -> list[tuple[str, str, int]]:
+    return [(lane.name, lane.device, lane.stream_index) for lane in rec.lanes]
+
+
+def test_run_button_on_another_thread_measures_on_the_widgets_streams(fun, ab):
+    """A click handled off the kernel's thread runs on the thread that made the widget
+    (MLX streams, "cpu" and "cpu:1" alike, belong to their thread), and adds a row."""
+    a, b = ab
+
+    async def main() -> tuple[um.Explore, um.Recording]:
+        e = um.explore(fun, a, b, d1="cpu", d2="cpu:1", repeat=1, warmup=0, mode="op")
+        first = e.latest
+        clicker = threading.Thread(target=e.button.click)
+        clicker.start()
+        await asyncio.to_thread(clicker.join)
+        for _ in range(2000):  # the run was handed to this loop: let it happen
+            if len(e.results) == 2:
+                break
+            await asyncio.sleep(0.01)
+        return e, first
+
+    e, first = asyncio.run(main())
+    assert len(e.results) == 2, e.status.value
+    second = e.results[1]
+    assert second is e.latest and second is not first
+    assert lane_streams(second) == lane_streams(first)
+    assert [x[0] for x in lane_streams(first)] == ["cpu", "cpu:1"]
+    assert [r[:2] for r in rows(e)] == [["#1", "d1=cpu, d2=cpu:1"], ["#2", "d1=cpu, d2=cpu:1"]]
+
+
+def test_run_button_on_another_thread_without_a_loop_says_so(explored):
+    e = explored
+    clicker = threading.Thread(target=e.button.click)
+    clicker.start()
+    clicker.join()
+    assert len(e.results) == 1  # nothing measured on the other thread's streams
+    assert "another thread" in e.status.value and "unimem-error" in e.status.value

@@ -2,15 +2,17 @@
 
 One control per stream parameter (only the streams that exist here), a Run
 button, and a re-run whenever a control changes; below them the timeline of the
-latest run and a table of every placement tried so far (the comparison table of
+latest run and a table of every run so far, one row each (the comparison table of
 ``um.compare``, speedups against the first). Each run is ``profile_call`` on the
 bound call: the widget only re-places the same call, it never guesses anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from .errors import ArgumentValueError
 from .model.recording import Recording
 from .model.text import fmt_placement, html_table, plural
 from .profiler import AUTO, profile_call
+from .views.closing import close_tree
 from .views.timeline import Timeline
 
 
@@ -42,9 +45,20 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
                  window: int = 20_000) -> None:
         check_window(window)  # the rest is checked by profile_call before it runs anything
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
-        self.results: dict[tuple[tuple[str, str], ...], Recording] = {}
+        self.results: list[Recording] = []  # one per run, in order: row #1 is the first
         self.latest: Recording | None = None
         self._quiet = False  # set while run() moves the dropdowns itself
+        # MLX streams belong to the thread that made them (mx.new_stream; even a
+        # device's default stream differs per thread), and "cpu:1" resolves per
+        # thread. Every run happens here, on the thread that made the widget (the
+        # kernel's main thread), so every run and the cell's own runs share streams;
+        # a control's callback arriving on another thread is handed to this thread's
+        # event loop (the kernel's), if it has one.
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         recording = self._measure(call)  # fails here, loudly, on bad input
         self.controls = {
             param: w.Dropdown(options=stream_choices(name), value=name, description=param,
@@ -105,14 +119,38 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self._run_safely()
 
     def _run_safely(self) -> None:
-        """From a control: the error shows in the status line, not raised in a callback."""
+        """From a control: the error shows in the status line, not raised in a callback.
+
+        On another thread than the widget's, the run is handed to the widget's thread
+        (its event loop): measured there, it uses the same streams as every other run.
+        """
         placement = {p: c.value for p, c in self.controls.items()}
+        if threading.get_ident() != self._thread:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._run_placement, placement)
+            else:
+                self.status.value = (
+                    "<span class='unimem-error' style='color:#b00'>not run: this control was "
+                    "used on another thread than the one that made the widget, which has no "
+                    "event loop to run it on (MLX streams belong to their thread); call "
+                    "run() on that thread</span>")
+            return
+        self._run_placement(placement)
+
+    def _run_placement(self, placement: dict[str, str]) -> None:
+        if self.comm is None:  # closed meanwhile
+            return
         with contextlib.suppress(Exception):  # run() has written it into the status line
             self.run(**placement)
 
+    def close(self) -> None:
+        """Close the widget and every widget in it, and let go of the recordings."""
+        close_tree(self, super().close)
+        self.results, self.latest = [], None
+
     def _record(self, recording: Recording) -> None:
-        key = tuple(recording.placement.items())
-        self.results[key] = recording  # a placement tried again replaces its row, in place
+        self.results.append(recording)  # each run adds a row, even a placement tried before
         self.latest = recording
         self.table.value = (f"<div class='unimem-results'><b>{html.escape(self.comparison.lines()[0])}"
                             f"</b>{html_table(self.comparison.table())}</div>")
@@ -126,17 +164,17 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     # -- views ------------------------------------------------------------
     @property
     def comparison(self) -> Comparison:
-        """Every placement tried so far, in the order first tried."""
-        rows = [Row(f"#{i + 1}", rec) for i, rec in enumerate(self.results.values())]
+        """Every run so far, in order (a placement tried again gets a row of its own)."""
+        rows = [Row(f"#{i + 1}", rec) for i, rec in enumerate(self.results)]
         return Comparison(self.call.title, rows)
 
     def __repr__(self) -> str:
         params = ", ".join(self.controls) or "none"
         choices = ", ".join(stream_choices())
-        tried = " | ".join(_placement_text(r) for r in self.results.values())
+        tried = " | ".join(_placement_text(r) for r in self.results)
         latest = _placement_text(self.latest) if self.latest is not None else "none"
         return (f"Explore {self.call.title}: stream parameters {params} (choices: {choices}); "
-                f"{plural(len(self.results), 'placement')} tried: {tried}; latest {latest}\n"
+                f"{plural(len(self.results), 'run')} so far: {tried}; latest {latest}\n"
                 f"  {self.timeline!r}")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from ..model.memory import (
 from ..model.recording import MemorySample, Recording
 from ..model.text import fmt_bytes, fmt_shape, fmt_time
 from .assets import esm
+from .closing import close_tree, given_parts
 
 COUNTERS = {
     "active": "bytes MLX's allocator has handed to arrays that still exist: counted "
@@ -140,6 +141,7 @@ class MemoryView(anywidget.AnyWidget):
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be a positive int, got {max_rows!r}")
         super().__init__(**kwargs)
+        self._given = given_parts(kwargs)  # a layout passed in may be shared: not closed
         self.recording, self.registry, self.max_rows = recording, registry, max_rows
         self._probe_asked, self._backend_asked = probe, backend
         self._hidden = 0
@@ -149,6 +151,12 @@ class MemoryView(anywidget.AnyWidget):
         self._residency: dict[str, Residency] = {}
         self.observe(self._on_highlight, names="highlight_op")
         self.refresh()
+
+    def close(self) -> None:
+        """Close the widget and its layout, and let go of the recording and registry."""
+        close_tree(self, super().close, self._given)
+        self.recording, self.registry = None, None
+        self.refresh()  # empty now; the comm is closed, so nothing is sent
 
     # -- data --------------------------------------------------------------------
     def refresh(self) -> None:

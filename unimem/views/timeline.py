@@ -9,7 +9,7 @@ compare by eye.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import anywidget
 import traitlets as t
@@ -18,7 +18,8 @@ from ..checks import check_window
 from ..model.recording import Recording
 from ..model.text import plural
 from .assets import esm
-from .timeline_payload import PackCache, Packed, pack
+from .closing import close_tree, given_parts
+from .timeline_payload import Meta, PackCache, Packed, pack
 
 
 def _starts(measured: int, ops: int) -> str:
@@ -63,6 +64,7 @@ class Timeline(anywidget.AnyWidget):
     def __init__(self, *recordings: Recording, window: int = 20_000,
                  labels: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._given = given_parts(kwargs)  # a layout passed in may be shared: not closed
         self.window = check_window(window)
         self._highlight_ids: dict[int, list[int]] = {}
         self._packed: Packed  # set by show(), below
@@ -89,8 +91,18 @@ class Timeline(anywidget.AnyWidget):
         self._cache = PackCache()  # rows of settled ops, reused by refresh()
         self.refresh()
 
+    def close(self) -> None:
+        """Close the widget and its layout, and let go of the recordings it draws."""
+        close_tree(self, super().close, self._given)
+        self.recordings, self.labels, self._highlight_ids = [], [], {}
+        self._cache, self._packed = PackCache(), Packed(cast(Meta, {}), b"")
+        with self.hold_sync():  # the comm is closed: nothing is sent
+            self._meta, self._payload, self._highlight = {}, b"", []
+
     def refresh(self) -> None:
         """Re-pack and re-send the recordings (cheap: proportional to ``window``)."""
+        if not self.recordings:  # closed
+            return
         self._packed = pack(self.recordings, self.labels, self.window, self._cache)
         with self.hold_sync():
             self._meta = dict(self._packed.meta)
@@ -117,6 +129,8 @@ class Timeline(anywidget.AnyWidget):
 
     # -- text -------------------------------------------------------------
     def __repr__(self) -> str:
+        if not self.recordings:
+            return "Timeline: closed"
         meta = self._packed.meta
         recs = meta["recordings"]
         head = "Timeline"
