@@ -9,6 +9,7 @@ profile, each primitive on the stream MLX gave it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -20,6 +21,14 @@ from unimem.capture import native, native_run
 
 needs_native = pytest.mark.skipif(
     not native.available(), reason=f"native probe not available: {native.why_unavailable()}")
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu() -> Iterator[None]:
+    """The native probe times CPU streams; where MLX has a GPU, its default device is
+    the GPU, so these tests make their unplaced arrays on the CPU's default stream."""
+    with mx.stream(mx.cpu):
+        yield
 
 
 def _train_step():

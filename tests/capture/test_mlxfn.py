@@ -25,11 +25,12 @@ def export(tmp_path, side: mx.Stream) -> tuple[bytes, list[dict[str, Any]]]:
         d, e = mx.split(mx.exp(c, stream=mx.cpu), 2, stream=side)
         return mx.multiply(d, k[:2], stream=mx.cpu), e
 
-    args = mx.ones((4,)), mx.zeros((4,))
     records: list[dict[str, Any]] = []
-    mx.export_function(records.append, tiny, *args)
     path = tmp_path / "tiny.mlxfn"
-    mx.export_function(str(path), tiny, *args)
+    with mx.stream(mx.cpu):  # k[:2] takes the default stream: the CPU's, even beside a GPU
+        args = mx.ones((4,)), mx.zeros((4,))
+        mx.export_function(records.append, tiny, *args)
+        mx.export_function(str(path), tiny, *args)
     data = path.read_bytes()
     assert len(data) < 4096
     return data, records

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import mlx.core as mx
@@ -28,6 +28,14 @@ from unimem.capture.call import flatten_arrays
 
 needs_native = pytest.mark.skipif(
     not native.available(), reason=native.why_unavailable() or "native capture available")
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu() -> Iterator[None]:
+    """The native probe times CPU streams; where MLX has a GPU, its default device is
+    the GPU, so these tests make their unplaced arrays on the CPU's default stream."""
+    with mx.stream(mx.cpu):
+        yield
 
 
 @pytest.fixture(autouse=True)
