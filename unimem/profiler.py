@@ -23,7 +23,7 @@ import mlx.core as mx
 
 from .capture import native, native_run
 from .capture.call import Call, bind
-from .capture.intercept import observe
+from .capture.intercept import Interceptor
 from .capture.recorder import Recorder
 from .capture.sampler import sample_now
 from .capture.streams import StreamLike
@@ -137,12 +137,16 @@ def _handed_off_run(call: Call, mode: Mode, segment_size: int) -> Recording:
     mx.reset_peak_memory()
     t0 = perf_counter()
     outputs = None
+    interceptor = Interceptor(recorder)
     try:
-        with observe(recorder):
+        with interceptor:
             outputs = call.run()
             recorder.finish(outputs)
         mx.eval(outputs)
     finally:
+        # a second release finishes one an interrupt cut short (a no-op otherwise), so
+        # nothing stays patched or registered whatever line the interrupt landed on
+        interceptor.release()
         if outputs is None:  # the function raised: stop the waiters, drain MLX
             recorder.close()
             drain(call)

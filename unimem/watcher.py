@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import mlx.core as mx
 
 from .capture import native
-from .capture.evalpoints import patch_eval_points
+from .capture.evalpoints import EvalPoints
 from .capture.intercept import Interceptor
 from .capture.native_run import NativeRecorder
 from .capture.recorder import Recorder
@@ -96,7 +96,8 @@ class Watch:
         self._memory_hz = memory_hz
         self._interceptor: Interceptor | None = None
         self._sampler: MemorySampler | None = None
-        self._undo_eval_points: Callable[[], None] | None = None
+        self._eval_points: EvalPoints | None = None
+        self._released = False
         self._live = LiveStarts(self.recording)
         self._make: dict[str, ViewFactory] = dict(views or {})
         self._views: dict[str, LiveView] = {}
@@ -145,54 +146,54 @@ class Watch:
     def __enter__(self) -> Self:
         if self.state != "ready":
             raise RuntimeError("a Watch runs once; start another with um.watch()")
-        recorder = self._recorder = self._new_recorder()
+        # Transactional: each patcher is stored before it patches (its undo then knows
+        # every patch made so far), and any failure or interrupt up to the return,
+        # the return line included, undoes everything (the with statement calls no
+        # __exit__ when __enter__ raises).
         try:
+            recorder = self._recorder = self._new_recorder()
             if isinstance(recorder, NativeRecorder):
                 # at each eval point, what is about to run is wrapped and walked first
-                self._undo_eval_points = patch_eval_points(recorder.at_eval_point)
+                points = self._eval_points = EvalPoints(recorder.at_eval_point)
+                points.patch()
             else:
-                interceptor = Interceptor(recorder)
+                interceptor = self._interceptor = Interceptor(recorder)
                 interceptor.__enter__()  # raises if a profile/watch is already observing
-                self._interceptor = interceptor
                 if self.registry is not None:
                     recorder.on_op = self._observe
                 # at each eval point, pending segments go first, or MLX would run them inside
                 # the user's eval and their ends would be stamped late
                 flush = recorder.flush
-                self._undo_eval_points = patch_eval_points(lambda _arrays: flush())
+                points = self._eval_points = EvalPoints(lambda _arrays: flush())
+                points.patch()
             if self.memory:
                 self._sampler = MemorySampler(self.recording, self._recorder.t0,
-                                              self._memory_hz).start()
+                                              self._memory_hz)
+                self._sampler.start()
             if self.display and _in_notebook():
                 self._show()
-        except BaseException:  # nothing may stay patched after a failed start
+            self.state = "watching"
+            self._t_enter = perf_counter()
+            self._ensure_ui()
+            return self
+        except BaseException:  # nothing may stay patched or running after a failed start
             self.state = "failed"
-            self._undo_patches()
+            self._release()
             raise
-        self.state = "watching"
-        self._t_enter = perf_counter()
-        self._ensure_ui()
-        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         """Stop recording; never swallows: Ctrl-C and errors reach the caller."""
-        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        # Not a nested try: CPython 3.11 runs the line event of a try that opens a
+        # try body before the outer handler covers it (an interrupt there escaped).
         try:
-            self._stop_ui.set()
-            if self._ui_thread is not None:
-                self._ui_thread.join()
-            try:
-                self._recorder.flush()  # hand off what is pending so it is timed, not lost
-            finally:
-                if self._undo_eval_points is not None:
-                    self._undo_eval_points()
-                if self._interceptor is not None:
-                    self._interceptor.__exit__(None, None, None)
-                self._recorder.close()  # waits for every handed-off op: MLX drained
-                if self._sampler is not None:
-                    self._sampler.stop()
+            self._stop_ui_thread()
+            self._recorder.flush()  # hand off what is pending so it is timed, not lost
+            self._release()
         finally:
+            # a second release finishes one an interrupt cut short (a no-op otherwise)
+            self._release()
+            interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
             # close() tightened ends and derived every start afresh: start the live
             # derivation over from those, so the last refresh agrees with them
             self._live = LiveStarts(self.recording)
@@ -202,15 +203,36 @@ class Watch:
                           "failed" if exc_type is not None else "stopped")
             self.refresh()
 
-    def _undo_patches(self) -> None:
-        """Undo what a failed ``__enter__`` had started, in reverse order."""
-        if self._sampler is not None:
-            self._sampler.stop()
-        if self._undo_eval_points is not None:
-            self._undo_eval_points()
-        if self._interceptor is not None:
-            self._interceptor.__exit__(None, None, None)
-        self._recorder.close()
+    def _stop_ui_thread(self) -> None:
+        self._stop_ui.set()
+        if self._ui_thread is not None:
+            self._ui_thread.join()
+
+    def _release(self) -> None:
+        """Undo the set-up, in reverse: unpatch, wait for MLX, stop the threads.
+
+        Idempotent and resumable: every step is (undo, release, close, stop may all
+        be repeated), so calling it again finishes a release an interrupt cut short,
+        and once it has run to the end it does nothing."""
+        if self._released:
+            return
+        try:
+            try:
+                if self._eval_points is not None:
+                    self._eval_points.undo()
+            finally:
+                if self._interceptor is not None:
+                    self._interceptor.release()
+        finally:
+            try:
+                self._stop_ui_thread()
+            finally:
+                try:
+                    self._recorder.close()  # waits for every handed-off op: MLX drained
+                finally:
+                    if self._sampler is not None:
+                        self._sampler.stop()
+        self._released = True
 
     def _finish_notes(self, interrupted: bool, exc_type: type[BaseException] | None) -> None:
         rec = self.recording

@@ -17,11 +17,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 
 from .call import flatten_arrays
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 Hook = Callable[[list[mx.array]], None]  # called with the arrays about to be evaluated
 
@@ -31,43 +34,74 @@ _METHODS = ("item", "tolist", "__float__", "__int__", "__index__", "__bool__", "
             "__repr__", "__str__", "__format__", "__array__")
 
 
+class EvalPoints:
+    """The eval-point patches of one hook: made by :meth:`patch`, undone by :meth:`undo`.
+
+    Made before patching, so its owner holds the undo before a single attribute
+    changes: whatever point an interrupt lands at, ``undo`` knows every patch made
+    so far. ``undo`` is idempotent and resumable (an attribute is forgotten only
+    once restored): a second call finishes one an interrupt cut short.
+    """
+
+    def __init__(self, hook: Hook) -> None:
+        self.hook = hook
+        self._owner = threading.get_ident()
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def patch(self) -> None:
+        """Run the hook before every eval point on this thread; all or nothing."""
+        hook, owner, saved = self.hook, self._owner, self._saved
+        try:
+            for name in _FUNCTIONS:
+                original = getattr(mx, name)
+                saved.append((mx, name, original))  # saved first: undo sees every patch
+                setattr(mx, name, _before_trees(original, hook, owner))
+            for name in _METHODS:
+                original = getattr(mx.array, name)
+                saved.append((mx.array, name, original))
+                setattr(mx.array, name, _before_self(original, hook, owner))
+        except BaseException:
+            self.undo()
+            raise
+
+    def undo(self) -> None:
+        """Restore every attribute patched so far, last first; harmless to repeat."""
+        saved = self._saved
+        while saved:
+            target, attr, original = saved[-1]
+            setattr(target, attr, original)
+            saved.pop()
+
+    def __enter__(self) -> Self:
+        self.patch()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.undo()
+
+
 def patch_eval_points(hook: Hook) -> Callable[[], None]:
     """Run ``hook`` before every eval point on this thread; returns the undo function.
 
     The undo restores every attribute patched so far, so a failure half-way (or an
-    interrupt) can always be undone; calling it twice is harmless.
+    interrupt) can always be undone; calling it twice is harmless. (A caller that
+    must survive an interrupt between the patching and its own assignment makes an
+    :class:`EvalPoints` first and calls ``patch``.)
     """
-    owner = threading.get_ident()
-    saved: list[tuple[Any, str, Any]] = []
-
-    def undo() -> None:
-        while saved:
-            target, attr, original = saved.pop()
-            setattr(target, attr, original)
-
-    try:
-        for name in _FUNCTIONS:
-            original = getattr(mx, name)
-            saved.append((mx, name, original))
-            setattr(mx, name, _before_trees(original, hook, owner))
-        for name in _METHODS:
-            original = getattr(mx.array, name)
-            saved.append((mx.array, name, original))
-            setattr(mx.array, name, _before_self(original, hook, owner))
-    except BaseException:
-        undo()
-        raise
-    return undo
+    points = EvalPoints(hook)
+    points.patch()
+    return points.undo
 
 
 @contextmanager
-def eval_points(hook: Hook) -> Iterator[None]:
+def eval_points(hook: Hook) -> Iterator[EvalPoints]:
     """``hook`` runs before every eval point on this thread, inside the block only."""
-    undo = patch_eval_points(hook)
+    points = EvalPoints(hook)
     try:
-        yield
+        with points:
+            yield points
     finally:
-        undo()
+        points.undo()  # completes an undo an interrupt cut short; else a no-op
 
 
 def _before_trees(original: Callable[..., Any], hook: Hook, owner: int) -> Callable[..., Any]:

@@ -112,7 +112,6 @@ def _arrays_in(values: Any) -> tuple[mx.array, ...]:
     return tuple(found)
 
 
-_active_lock = threading.Lock()
 _active: list[Interceptor] = []
 _current: Interceptor | None = None  # the one observing now, read by every wrapper
 
@@ -194,36 +193,83 @@ class Interceptor:
         return sid, spec
 
     def __enter__(self) -> Self:
-        global _current
-        with _active_lock:
-            if _active:
-                raise RuntimeError(
-                    "unimem is already observing MLX calls (a profile or watch is running); "
-                    "nest one inside the other is not supported"
-                )
-            _active.append(self)
-            _current = self
-        targets = {(id(owner), attr): display for owner, attr, display in _targets()}
-        for owner, attr, original, replacement in _patches():
-            now = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
-            if now is not original:  # someone re-bound it since: wrap what is there now
-                replacement = _replacement(now, targets[(id(owner), attr)])
-            self._saved.append((owner, attr, now))
-            setattr(owner, attr, replacement)
+        """Register, then patch; on any failure or interrupt part-way, undo both."""
+        try:
+            self._register()  # raises if a profile/watch is already observing
+            targets = {(id(owner), attr): display for owner, attr, display in _targets()}
+            for owner, attr, original, replacement in _patches():
+                now = owner.__dict__[attr] if attr in owner.__dict__ else getattr(owner, attr)
+                if now is not original:  # someone re-bound it since: wrap what is there now
+                    replacement = _replacement(now, targets[(id(owner), attr)])
+                self._saved.append((owner, attr, now))  # saved first: undo sees every patch
+                setattr(owner, attr, replacement)
+        except BaseException:
+            self.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Restore every patched attribute and leave the registry.
+
+        Idempotent and resumable: an attribute is forgotten only once restored, so
+        a release an interrupt cut short is completed by the next call (callers
+        call it again from a ``finally``), and calling it after a full release, or
+        after a failed start, does nothing."""
+        try:
+            _restore(self._saved)
+        finally:
+            self._unregister()
+
+    def _register(self) -> None:
+        """Join the registry; first come, first served. Lock-free on purpose: an
+        interrupt inside ``with lock:`` can leave the lock held (CPython 3.11 runs the
+        body's first line event before the with's cleanup covers it), and every later
+        profile then hangs. ``list.append``/``remove`` are atomic under the GIL, and
+        an interrupt between them leaves an entry that ``release`` removes."""
         global _current
-        for owner, attr, original in reversed(self._saved):
-            setattr(owner, attr, original)
-        self._saved.clear()
-        with _active_lock:
-            _active.remove(self)
+        _active.append(self)
+        if _active[0] is not self:
+            self._unregister()
+            raise RuntimeError(
+                "unimem is already observing MLX calls (a profile or watch is running); "
+                "nest one inside the other is not supported"
+            )
+        _current = self
+
+    def _unregister(self) -> None:
+        global _current
+        if _current is self:
             _current = None
+        while any(a is self for a in _active):
+            try:
+                _active.remove(self)
+            except ValueError:  # gone meanwhile
+                break
+
+
+def _restore(saved: list[tuple[Any, str, Any]]) -> None:
+    """Put back each saved attribute, last patched first; an entry leaves the list only
+    once restored, so an interrupted restore can be finished by calling it again."""
+    while saved:
+        owner, attr, original = saved[-1]
+        setattr(owner, attr, original)
+        saved.pop()
+
+
+def observing() -> bool:
+    """Whether a profile or watch is observing MLX calls now (the hand-off methods)."""
+    return bool(_active)
 
 
 @contextmanager
 def observe(hook: Hook) -> Iterator[Interceptor]:
     """``with observe(hook):`` report every MLX op call of this thread to ``hook``."""
-    with Interceptor(hook) as interceptor:
-        yield interceptor
+    interceptor = Interceptor(hook)
+    try:
+        with interceptor:
+            yield interceptor
+    finally:
+        interceptor.release()  # completes a release an interrupt cut short; else a no-op
