@@ -158,3 +158,31 @@ def test_the_platform_card_says_which_capture_method_runs_and_why(monkeypatch):
     card = repr(um.about())
     assert "native probe absent: unimem_native hidden by a test" in card
     assert "pure-Python capture" in card  # and what runs instead
+
+
+@needs_native
+def test_in_place_updates_and_module_arguments_profile_like_any_code():
+    """Valid code behaves as without unimem: in-place updates of an op's output, and an
+    mlx.nn.Module passed as an argument (the hand-off capture saw a dict there)."""
+    def bump(x):
+        b = mx.exp(x)
+        b += 1
+        b[0] = 3.0
+        b[1:3] += 1
+        return b
+
+    x = mx.ones((8,))
+    mx.eval(x)
+    p = um.profile(bump, x, repeat=1)
+    assert p.mode == "native" and p.count("exp") == 1
+    assert um.trace(bump, x).count("Exp") == 1
+    with um.watch(display=False, memory=False):  # the same values while observed
+        watched = bump(x)
+        mx.eval(watched)
+    assert watched.tolist() == bump(x).tolist()
+    model = nn.Linear(4, 4)
+    mx.eval(model.parameters())
+    xx = mx.ones((2, 4))
+    p = um.profile(lambda m, v: m(v), model, xx, repeat=1)
+    assert p.mode == "native" and p.count() >= 1
+    assert um.trace(lambda m, v: m(v), model, xx).count("AddMM") == 1
