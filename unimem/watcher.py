@@ -244,7 +244,7 @@ class Watch:
         elif exc_type is not None:
             rec.notes.append(f"the block raised {exc_type.__name__}; recorded ops kept")
         if never:
-            rec.notes.append(f"{len(never)} ops were never handed to MLX and have no end")
+            rec.notes.append(f"{plural(len(never), 'op')} never handed to MLX, so without an end")
         if self._recorder.untimed_calls:
             rec.notes.append(f"{self._recorder.untimed_calls} calls ran inside "
                              "mx.grad/vmap/compile and were not timed on their own")

@@ -25,3 +25,11 @@ def test_add_op_records_a_flow_per_input_from_another_lane() -> None:
         (0, 2, "cross stream", 64), (1, 2, "cross stream", 64), (2, 3, "device switch", 8)]
     with pytest.raises(ValueError, match="added at position 4"):
         rec.add_op(Op(7, 0, "exp", 0.0))
+
+
+def test_summary_counts_read_right_in_the_singular() -> None:
+    one = make_recording([(0, (("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1)), 0.0, 1.0)])
+    text = repr(one)
+    assert "ends measured for 1 of 1 op," in text and ", 1 more kind\n" in text
+    two = make_recording([(0, "a", 0.0, 1.0), (0, "b", 1.0, 2.0)])
+    assert "ends measured for 2 of 2 ops," in repr(two)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import UNTRACKED, EdgeKind, Graph, StreamId, classify
-from .text import TextRepr, fmt_placement, fmt_time
+from .text import TextRepr, fmt_placement, fmt_time, plural
 
 UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
@@ -213,7 +213,7 @@ class Recording(TextRepr):
         ends = sum(op.end is not None for op in self.ops)
         measured = sum(op.start_measured for op in self.ops)
         derived = sum(op.start is not None and not op.start_measured for op in self.ops)
-        parts = [f"ends measured for {ends} of {len(self.ops)} ops"]
+        parts = [f"ends measured for {ends} of {plural(len(self.ops), 'op')}"]
         if measured:
             parts.append(f"starts measured for {measured}")
         if derived:
@@ -279,7 +279,7 @@ class Recording(TextRepr):
             label = next(x.label for x in self.lanes if x.name == lane)
             calls = ", ".join(f"{n} ×{k}" for n, k in counts.most_common(4))
             more = len(counts) - 4
-            lines.append(f"  {label}: {calls}" + (f", {more} more kinds" if more > 0 else ""))
+            lines.append(f"  {label}: {calls}" + (f", {more} more {'kind' if more == 1 else 'kinds'}" if more > 0 else ""))
         kinds = Counter(f.kind for f in self.flows)
         waits = ", ".join(f"{k} {kind}" for kind, k in sorted(kinds.items())) or "none"
         lines.append(f"  cross-stream dependencies: {waits}")

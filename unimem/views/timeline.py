@@ -143,7 +143,7 @@ class Timeline(anywidget.AnyWidget):
             parts.append("measured ends, " + " / ".join(starts))
         shown, total = meta["n_ops"], sum(r["ops_total"] for r in recs)
         if shown < total:
-            parts.append(f"showing last {shown} of {total} ops")
+            parts.append(f"showing last {shown} of {plural(total, 'op')}")
         in_flight = sum(r["in_flight"] for r in recs)
         if in_flight:
             parts.append(f"{in_flight} in flight")
