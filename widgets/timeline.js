@@ -212,9 +212,12 @@ function recordingTitle(rec, top) {
   // parameter names are identifiers, never index-like keys: JS keeps their order
   const placement = Object.entries(rec.placement).map(([k, v]) => `${k}=${v}`).join(", ");
   const starts = startsWords(rec), lines = fidelityLines(rec);
-  const facts = [shown + flight, ...(starts ? [`measured ends, ${starts}`] : []), ...lines.slice(1)].join(" · ");
-  node.innerHTML = `<b>${esc(title)}</b>${placement ? ` (${esc(placement)})` : ""} · ${esc(facts)}` +
-    `<br>${esc(lines[0])}`;
+  // What looking cost comes first, right after the title: the header clips what does not
+  // fit, and these ratios say how far the picture is from a plain run.
+  const cost = lines.slice(1).join(" · ");
+  const facts = [shown + flight, ...(starts ? [`measured ends, ${starts}`] : []), lines[0]].join(" · ");
+  node.innerHTML = `<b>${esc(title)}</b>${placement ? ` (${esc(placement)})` : ""}` +
+    (cost ? ` · <span class="unimem-distortion">${esc(cost)}</span>` : "") + `<br>${esc(facts)}`;
   node.title = lines.join("\n");
   return node;
 }

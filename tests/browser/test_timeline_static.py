@@ -66,6 +66,12 @@ def test_renders_lanes_bars_flows_and_interacts(browser):
                 f"median · timeline makespan {fmt_time(first.makespan)} = "
                 f"{first.makespan_gap:.2f}× the plain median") in titles[0]
         assert "plain median" not in titles[1]  # no plain runs to compare with
+        # the distortion ratios are never clipped by the header (it cuts what overflows)
+        head = page.locator(".unimem-recording-title").first.bounding_box()
+        cost = page.locator(".unimem-recording-title .unimem-distortion").first.bounding_box()
+        assert head is not None and cost is not None
+        assert cost["x"] + cost["width"] <= head["x"] + head["width"]
+        assert cost["y"] + cost["height"] <= head["y"] + head["height"]
         legend = page.locator(".unimem-timeline-head").inner_text()
         assert "device switch" in legend and "cross-stream wait" not in legend  # kinds present
         ARTIFACTS.mkdir(exist_ok=True)
