@@ -37,36 +37,53 @@ function counterData(model) {
            cache: f.subarray(2 * n, 3 * n), peak: f.subarray(3 * n, 4 * n) };
 }
 
+// Each counter as a step line: it holds its value until the next sample (MLX's counters
+// change in steps, when buffers are handed out or freed), each sample marked by a dot, so
+// that two or three samples read as points, not as a ramp. A time axis runs under the panels.
 function drawCounters(canvas, model) {
   const d = counterData(model);
-  const w = canvas.width, panel = 48, gap = 6;
-  canvas.height = COUNTERS.length * (panel + gap);
+  const w = canvas.width, panel = 48, gap = 6, axis = 16;
+  canvas.height = COUNTERS.length * (panel + gap) + axis;
   canvas.dataset.samples = String(d.n);
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, w, canvas.height);
   const t0 = d.n ? d.t[0] : 0, t1 = d.n ? d.t[d.n - 1] : 1;
   const span = t1 > t0 ? t1 - t0 : 1;
+  const xOf = (t) => ((t - t0) / span) * (w - 1);
   COUNTERS.forEach((key, k) => {
     const y0 = k * (panel + gap), ys = d[key];
     let top = 1;
     for (let i = 0; i < d.n; i++) top = Math.max(top, ys[i]);
+    const yOf = (v) => y0 + panel - 2 - (v / top) * (panel - 14);
     ctx.fillStyle = "#f7f7f7";
     ctx.fillRect(0, y0, w, panel);
-    ctx.strokeStyle = PALETTE[key];
+    ctx.strokeStyle = ctx.fillStyle = PALETTE[key];
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     for (let i = 0; i < d.n; i++) {
-      const x = ((d.t[i] - t0) / span) * (w - 1);
-      const y = y0 + panel - 2 - (ys[i] / top) * (panel - 14);
-      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      const x = xOf(d.t[i]), y = yOf(ys[i]);
+      if (i === 0) ctx.moveTo(x, y);
+      else { ctx.lineTo(x, yOf(ys[i - 1])); ctx.lineTo(x, y); }
     }
     ctx.stroke();
+    for (let i = 0; i < d.n; i++) ctx.fillRect(xOf(d.t[i]) - 1.5, yOf(ys[i]) - 1.5, 3, 3);
     ctx.fillStyle = "#222";
     ctx.font = "11px system-ui, sans-serif";
     const last = d.n ? ys[d.n - 1] : 0;
     ctx.fillText(`${key}: ${fmtBytes(last)} (max ${fmtBytes(d.n ? top : 0)})`, 4, y0 + 11);
   });
+  const ya = COUNTERS.length * (panel + gap);  // the time axis: start, middle, end
+  ctx.fillStyle = "#555";
+  ctx.font = "10px system-ui, sans-serif";
+  [0, 0.5, 1].forEach((f, j) => {
+    ctx.fillRect(f * (w - 1), ya, 1, 4);
+    ctx.textAlign = ["left", "center", "right"][j];
+    ctx.fillText(fmtTime(d.n ? f * (t1 - t0) : 0), f * (w - 1), ya + 14);
+  });
+  canvas.dataset.axis = fmtTime(d.n ? t1 - t0 : 0);
   ctx.textAlign = "right";
+  ctx.fillStyle = "#222";
+  ctx.font = "11px system-ui, sans-serif";
   ctx.fillText(`${d.n} samples over ${fmtTime(d.n ? t1 - t0 : 0)}`, w - 4, 11);
   ctx.textAlign = "left";
 }

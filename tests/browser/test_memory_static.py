@@ -85,3 +85,32 @@ def test_memory_view_renders_counters_table_and_strips(browser):
         assert names == ["op1"]
         page.evaluate("window.model.set('rows', [])")  # a refresh that emptied the registry
         assert page.locator(".unimem-residency-strip").count() == 0
+
+
+COUNTER_COLUMN_JS = """(x) => {
+  const c = document.querySelector(".unimem-memory-counters canvas");
+  const px = c.getContext("2d").getImageData(x, 0, 1, 48).data;  // the first panel: active
+  const rows = [];
+  for (let y = 0; y < 48; y++) if (px[4 * y] < 100 && px[4 * y + 2] > 150) rows.push(y);
+  return { rows, width: c.width, axis: c.dataset.axis };
+}"""
+
+
+def test_counters_are_steps_with_a_time_axis(browser):
+    """Two samples, 0 B then 1 KiB: between them the active counter still reads 0 (a
+    step at the second sample, not a ramp through the middle), and the time axis spans
+    the samples."""
+    rec = Recording("t", {}, "watch", "test", [Lane(0, "cpu", "cpu", 0)])
+    rec.ops.append(Op(0, 0, "exp", 0.0, end=0.1))
+    rec.memory += [MemorySample(0.0, 0, 0, 0), MemorySample(0.2, 1024, 0, 1024)]
+    view = MemoryView(rec, Registry(rec), probe=False)
+    js = base64.b64encode(view._esm.encode()).decode()
+    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
+    with browser_page(browser) as page:
+        page.set_content(html)
+        page.wait_for_function("window.ready === true")
+        assert page.unimem_errors == []
+        width = page.evaluate(COUNTER_COLUMN_JS, 0)["width"]
+        middle = page.evaluate(COUNTER_COLUMN_JS, width // 2)
+        assert middle["rows"] and min(middle["rows"]) >= 40  # at the bottom: still 0 B
+        assert middle["axis"] == "200.00 ms"
