@@ -75,6 +75,10 @@ def test_diff_counts_and_times_per_kind_and_stream():
     text = repr(d)
     assert text.splitlines()[0] == "Diff of split vs one per op kind and stream"
     assert "split calls" in text and "split evenly per call" in text and "0x" not in text
+    # only the cells fed by the mixed segment are marked derived
+    assert exp.derived == (False, True) and d.row("matmul", "cpu").derived == (False, False)
+    (exp_line,) = [x for x in text.splitlines() if x.strip().startswith("exp")]
+    assert exp_line.count(" *") == 1 and exp_line.rstrip().endswith("*")
     assert repr(um.diff(a, a)).count("note") == 0
 
 

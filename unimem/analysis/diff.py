@@ -17,6 +17,7 @@ class DiffRow:
     lane: str
     counts: tuple[int, ...]  # MLX calls per recording
     times: tuple[float, ...]  # seconds per recording
+    derived: tuple[bool, ...] = ()  # per recording: time apportioned from a mixed segment
 
 
 @dataclass(frozen=True)
@@ -38,28 +39,33 @@ class Diff:
         for label in self.labels:
             head += [f"{label} calls", f"{label} time"]
         table = [head] + [
-            [r.kind, r.lane] + [x for c, t in zip(r.counts, r.times) for x in (str(c),
-                                                                                fmt_time(t))]
+            [r.kind, r.lane] + [x for c, t, d in zip(r.counts, r.times, r.derived or
+                                                     (False,) * len(r.counts))
+                                 for x in (str(c), fmt_time(t) + (" *" if d else ""))]
             for r in self.rows
         ]
         lines = [f"Diff of {' vs '.join(self.labels)} per op kind and stream"]
         lines += text_table(table)
         if self.apportioned:
-            lines.append("  note: segments that mixed kinds had their time split evenly "
-                         "per call (derived)")
+            lines.append("  note: * derived, not measured: part of this time comes from a "
+                         "segment that mixed kinds, its time split evenly per call")
         return "\n".join(lines)
 
 
-def _kind_totals(rec: Recording) -> tuple[dict[tuple[str, str], tuple[int, float]], bool]:
+Totals = dict[tuple[str, str], tuple[int, float, bool]]  # (kind, lane) -> calls, s, derived
+
+
+def _kind_totals(rec: Recording) -> tuple[Totals, bool]:
     names = {lane.id: lane.name for lane in rec.lanes}
-    out: dict[tuple[str, str], tuple[int, float]] = {}
+    out: Totals = {}
     mixed = False
     for op in rec.ops:
-        mixed |= len(op.calls) > 1
+        split = len(op.calls) > 1
+        mixed |= split
         calls, dur = op.count, op.duration or 0.0
         for kind, k in op.calls:  # a mixed segment's time apportioned per call (derived)
-            c, t = out.get((kind, names[op.lane]), (0, 0.0))
-            out[(kind, names[op.lane])] = (c + k, t + dur * k / calls)
+            c, t, d = out.get((kind, names[op.lane]), (0, 0.0, False))
+            out[(kind, names[op.lane])] = (c + k, t + dur * k / calls, d or split)
     return out, mixed
 
 
@@ -76,8 +82,10 @@ def diff(*recordings: Recording, labels: tuple[str, ...] | None = None) -> Diff:
         raise ValueError(f"got {len(labels)} labels for {len(recordings)} recordings")
     totals = [_kind_totals(r) for r in recordings]
     keys = sorted({k for t, _ in totals for k in t})
+    none = (0, 0.0, False)
     rows = tuple(DiffRow(kind, lane,
-                         tuple(t.get((kind, lane), (0, 0.0))[0] for t, _ in totals),
-                         tuple(t.get((kind, lane), (0, 0.0))[1] for t, _ in totals))
+                         tuple(t.get((kind, lane), none)[0] for t, _ in totals),
+                         tuple(t.get((kind, lane), none)[1] for t, _ in totals),
+                         tuple(t.get((kind, lane), none)[2] for t, _ in totals))
                  for kind, lane in keys)
     return Diff(tuple(labels), rows, any(m for _, m in totals))
