@@ -130,7 +130,8 @@ def _assert_clean(originals: dict[tuple[int, str], Any], expected: dict[str, tup
     assert not left, f"{where}: threads left: {left}"
 
 
-@pytest.mark.skipif(not native.available(), reason="needs the native probe")
+@pytest.mark.skipif(not native.available(),
+                    reason=f"needs the native probe: {native.why_unavailable()}")
 @pytest.mark.parametrize(("what", "mode"), SCENARIOS)
 def test_interrupt_at_every_line_of_set_up_and_tear_down(what: str, mode: str) -> None:
     run = _run_profile if what == "profile" else _run_watch
