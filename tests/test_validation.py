@@ -195,7 +195,7 @@ def test_watch_checks_every_argument_before_patching(a, kwargs, error):
 @pytest.mark.parametrize("mode", ["segment", "native"])
 def test_a_watch_that_fails_to_start_leaves_nothing_patched(monkeypatch, a, mode):
     if mode == "native" and not um.capture.native.available():
-        pytest.skip(f"needs the native probe: {native.why_unavailable()}")
+        pytest.skip(f"needs the native probe: {um.capture.native.why_unavailable()}")
 
     def failing(*args, **kwargs):
         raise RuntimeError("sampler failed")
