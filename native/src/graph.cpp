@@ -61,6 +61,7 @@ void for_each_pending(const std::vector<mx::array>& roots, F&& f) {
 // instrument-then-walk agree on ids.
 class Serials {
  public:
+  // The serial of `p`, remembered for the next meeting.
   uint64_t of(const std::shared_ptr<mx::Primitive>& p) {
     if (typeid(*p) == typeid(Timed))
       return static_cast<Timed&>(*p).serial();
@@ -71,6 +72,14 @@ class Serials {
         prune();
     }
     return it->second.serial;
+  }
+  // The serial of a primitive about to be wrapped: its wrapper carries it from
+  // now on, so it is looked up (an earlier walk may have met it) but not added.
+  uint64_t for_wrapping(const std::shared_ptr<mx::Primitive>& p) {
+    auto it = map_.find(p.get());
+    if (it != map_.end() && !it->second.owner.expired())
+      return it->second.serial;
+    return ++last_;
   }
   std::mutex& mutex() {
     return mtx_;
@@ -111,17 +120,62 @@ bool recognised_by_typeid(const char* name) {
 
 } // namespace
 
-WalkTable walk(const std::vector<mx::array>& roots) {
+// Not wrapped, each for a reason:
+//  - already wrapped: capturing twice must not double-stamp;
+//  - not pending: evaluated or scheduled (async_eval) arrays are detached or
+//    in flight, and swapping a primitive under a running eval is a race;
+//  - tracers, and any call whose roots are tracers: a call inside
+//    mx.compile/grad/vmap. A wrapped tracer defeats compile's fusion (its
+//    typeid is no longer Sin, Add, ...; mlx/compile.cpp) and compile would
+//    replay the same wrapper on every call. (MLX's in_tracing() is not
+//    exported from libmlx; tracer roots are the visible sign.)
+//  - Copy and StopGradient: see recognised_by_typeid;
+//  - GPU streams, unless `gpu` and a GPU hook is compiled in (timed.cpp).
+WalkTable capture(const std::vector<mx::array>& roots, bool wrap, bool gpu) {
+  for (auto& r : roots)
+    if (r.is_tracer())
+      wrap = false;
+  constexpr bool gpu_hook =
+      UNIMEM_NATIVE_CUDA_MARKER || UNIMEM_NATIVE_METAL_TIMING;
   WalkTable t;
+  // Names are interned by address: while the graph is held, a live
+  // primitive's name() is stable (a literal, or Compiled's cached string).
+  std::unordered_map<const char*, uint32_t> name_index;
   auto& ser = serials();
   std::lock_guard<std::mutex> lk(ser.mutex());
   for_each_pending(roots, [&](mx::array& a) {
     auto& p = a.primitive_ptr();
-    t.id.push_back(ser.of(p));
-    t.name.push_back(p->name());
-    t.gpu.push_back(p->device() == mx::Device::gpu);
+    const char* name = p->name();
+    bool on_gpu = p->device() == mx::Device::gpu;
+    bool wrapped = is_wrapped(*p);
+    uint64_t serial;
+    if (!wrapped && wrap && !a.is_tracer() && !recognised_by_typeid(name) &&
+        (!on_gpu || (gpu && gpu_hook))) {
+      serial = ser.for_wrapping(p);
+      std::shared_ptr<Record> rec;
+      if (!on_gpu)
+        rec = store().add(serial, p->stream().index, Source::cpu_stream);
+      else if (UNIMEM_NATIVE_METAL_TIMING)
+        rec = store().add(
+            serial, p->stream().index, Source::metal_command_buffer);
+      auto wrapper = std::make_shared<Timed>(p, serial, std::move(rec));
+      // Siblings share one primitive pointer: swap all of them together.
+      for (auto& s : a.siblings())
+        s.primitive_ptr() = wrapper;
+      p = wrapper; // `p` is a reference: it now names the wrapper
+      wrapped = true;
+      t.wrapped_now++;
+    } else {
+      serial = ser.of(p);
+    }
+    auto [it, fresh] = name_index.try_emplace(name, uint32_t(t.names.size()));
+    if (fresh)
+      t.names.emplace_back(name);
+    t.id.push_back(serial);
+    t.name.push_back(it->second);
+    t.gpu.push_back(on_gpu);
     t.stream.push_back(p->stream().index);
-    t.wrapped.push_back(is_wrapped(*p));
+    t.wrapped.push_back(wrapped);
     t.out_start.push_back(uint32_t(t.nbytes.size()));
     for (auto& o : a.outputs()) {
       t.dim_start.push_back(uint32_t(t.dims.size()));
@@ -132,62 +186,17 @@ WalkTable walk(const std::vector<mx::array>& roots) {
     t.in_start.push_back(uint32_t(t.in_node.size()));
     for (auto& in : a.inputs()) {
       // Post-order: a pending input's producer was visited (and got its
-      // serial) before this node.
+      // serial, or its wrapper) before this node.
       bool pending = in.status() == mx::array::Status::unscheduled &&
           in.has_primitive();
       t.in_node.push_back(pending ? ser.of(in.primitive_ptr()) : 0);
       t.in_output.push_back(pending ? in.sibling_position() : -1);
     }
-    t.held.push_back(a);
   });
   t.out_start.push_back(uint32_t(t.nbytes.size()));
   t.in_start.push_back(uint32_t(t.in_node.size()));
   t.dim_start.push_back(uint32_t(t.dims.size()));
   return t;
-}
-
-// Skipped, each for a reason:
-//  - already wrapped: calling instrument twice must not double-stamp;
-//  - not pending: evaluated or scheduled (async_eval) arrays are detached or
-//    in flight, and swapping a primitive under a running eval is a race;
-//  - tracers, and any call whose roots are tracers: a call inside
-//    mx.compile/grad/vmap. A wrapped tracer defeats compile's fusion (its
-//    typeid is no longer Sin, Add, ...; mlx/compile.cpp) and compile would
-//    replay the same wrapper on every call. (MLX's in_tracing() is not
-//    exported from libmlx; tracer roots are the visible sign.)
-//  - Copy and StopGradient: see recognised_by_typeid;
-//  - GPU streams, unless `gpu` and a GPU hook is compiled in (timed.cpp).
-int instrument(const std::vector<mx::array>& roots, bool gpu) {
-  for (auto& r : roots)
-    if (r.is_tracer())
-      return 0;
-  constexpr bool gpu_hook =
-      UNIMEM_NATIVE_CUDA_MARKER || UNIMEM_NATIVE_METAL_TIMING;
-  auto& ser = serials();
-  std::lock_guard<std::mutex> lk(ser.mutex());
-  int n = 0;
-  for_each_pending(roots, [&](mx::array& a) {
-    auto& p = a.primitive_ptr();
-    if (is_wrapped(*p) || a.is_tracer() || recognised_by_typeid(p->name()))
-      return;
-    bool on_gpu = p->device() == mx::Device::gpu;
-    if (on_gpu && !(gpu && gpu_hook))
-      return;
-    uint64_t serial = ser.of(p);
-    std::shared_ptr<Record> rec;
-    if (!on_gpu)
-      rec = store().add(serial, p->stream().index, Source::cpu_stream);
-    else if (UNIMEM_NATIVE_METAL_TIMING)
-      rec = store().add(
-          serial, p->stream().index, Source::metal_command_buffer);
-    auto wrapper = std::make_shared<Timed>(p, serial, std::move(rec));
-    // Siblings share one primitive pointer: swap all of them together.
-    for (auto& s : a.siblings())
-      s.primitive_ptr() = wrapper;
-    p = wrapper;
-    n++;
-  });
-  return n;
 }
 
 } // namespace unimem

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "mlx/array.h"
@@ -13,11 +14,14 @@ namespace mx = mlx::core;
 // The pending graph behind some arrays, one node per primitive (a
 // multi-output primitive's sibling outputs are folded into one node), in
 // post-order: every node comes after the nodes that produce its inputs.
-// Columnar, so that Python converts it with a few list constructions.
+// Columnar, so that Python converts it with a few list constructions. It
+// holds no arrays or primitives, so it can outlive the eval that follows the
+// walk without keeping any buffer alive (and without blocking donation).
 struct WalkTable {
   // Node columns.
   std::vector<uint64_t> id; // process-wide serial, never reused
-  std::vector<const char*> name;
+  std::vector<uint32_t> name; // index into `names`
+  std::vector<std::string> names; // each distinct primitive name once
   std::vector<uint8_t> gpu; // 0: cpu, 1: gpu
   std::vector<int32_t> stream; // mlx Stream::index (global, creation order)
   std::vector<uint8_t> wrapped; // already replaced by Timed
@@ -32,15 +36,17 @@ struct WalkTable {
   // (0, -1) for an input that is not pending (evaluated, or a constant).
   std::vector<uint64_t> in_node;
   std::vector<int32_t> in_output;
-  // Keeps the walked arrays (and so the name strings) alive until converted.
-  std::vector<mx::array> held;
+  // How many primitives this pass wrapped in Timed (0 without `wrap`).
+  int wrapped_now = 0;
 };
 
-WalkTable walk(const std::vector<mx::array>& roots);
-
-// Wraps every pending CPU primitive behind `roots` in Timed (and, with `gpu`,
-// GPU primitives where a GPU hook is compiled in). Returns how many were
-// wrapped. See graph.cpp for what is skipped and why.
-int instrument(const std::vector<mx::array>& roots, bool gpu);
+// One pass over the pending graph behind `roots`: with `wrap`, every pending
+// CPU primitive (and, with `gpu`, every GPU primitive where a GPU hook is
+// compiled in) is wrapped in Timed, and every primitive is recorded in the
+// table, wrapped or not. Walking and wrapping together visits each node
+// once, which matters on long chains of cheap ops, where the walk is paid for
+// in the instrumented run's wall time. See graph.cpp for what is not wrapped
+// and why.
+WalkTable capture(const std::vector<mx::array>& roots, bool wrap, bool gpu);
 
 } // namespace unimem

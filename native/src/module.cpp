@@ -69,11 +69,16 @@ nb::list str_list(size_t n, auto&& text_of) {
   });
 }
 
-nb::dict walk_py(nb::handle arrays) {
-  WalkTable t = unimem::walk(to_arrays(arrays));
+// A walk's table, converted to Python lists only when asked for: after the
+// eval, so that conversion is not part of the instrumented run's wall time.
+nb::dict columns_of(const WalkTable& t) {
   nb::dict d;
   d["id"] = int_list(t.id);
-  d["name"] = str_list(t.name.size(), [&](size_t i) { return t.name[i]; });
+  std::vector<nb::str> names;
+  for (auto& n : t.names)
+    names.emplace_back(n.c_str(), n.size());
+  d["name"] = make_list(
+      t.name.size(), [&](size_t i) { return names[t.name[i]].inc_ref().ptr(); });
   d["device"] = str_list(
       t.gpu.size(), [&](size_t i) { return t.gpu[i] ? "gpu" : "cpu"; });
   d["stream"] = int_list(t.stream);
@@ -144,13 +149,17 @@ NB_MODULE(_native, m) {
   features["metal_timing"] = bool(UNIMEM_NATIVE_METAL_TIMING);
   m.attr("FEATURES") = features;
 
-  m.def("walk", &walk_py, nb::arg("arrays"));
+  nb::class_<WalkTable>(m, "Walk")
+      .def("__len__", [](const WalkTable& t) { return t.id.size(); })
+      .def_ro("wrapped_now", &WalkTable::wrapped_now)
+      .def("columns", &columns_of);
   m.def(
-      "instrument",
-      [](nb::handle arrays, bool gpu) {
-        return unimem::instrument(to_arrays(arrays), gpu);
+      "capture",
+      [](nb::handle arrays, bool wrap, bool gpu) {
+        return unimem::capture(to_arrays(arrays), wrap, gpu);
       },
       nb::arg("arrays"),
+      nb::arg("wrap"),
       nb::arg("gpu") = false);
   m.def("records", &records_py, nb::arg("drain") = false);
   m.def("pending_count", [] { return store().pending(); });

@@ -53,10 +53,15 @@ void Timed::eval_cpu(const std::vector<mx::array>& inputs,
   rec->host_tid = thread_id();
   rec->host_begin = now_ns();
   auto s = stream();
+  // START captures a plain pointer: a std::function stores that in place,
+  // where a shared_ptr would cost a heap allocation and two atomic counts per
+  // primitive. The END task, queued after it on the same FIFO thread, holds
+  // the shared_ptr, so the record outlives START.
+  Record* raw = rec.get();
   try {
-    mx::scheduler::enqueue(s, [rec] {
-      rec->worker_tid = thread_id();
-      rec->start = now_ns();
+    mx::scheduler::enqueue(s, [raw] {
+      raw->worker_tid = thread_id();
+      raw->start = now_ns();
     });
     inner_->eval_cpu(inputs, outputs);
     mx::scheduler::enqueue(s, [rec] {
@@ -64,10 +69,15 @@ void Timed::eval_cpu(const std::vector<mx::array>& inputs,
       rec->mark();
     });
   } catch (...) {
-    // No END will ever be stamped: drop the record (a START task may still
-    // run; it writes into a record nobody publishes) and let MLX's exception
-    // through unchanged.
+    // No END will ever be stamped: drop the record and let MLX's exception
+    // through unchanged. The START task may still be queued: a task holding
+    // the record, queued behind it, keeps the record alive until it has run.
     rec->fail();
+    try {
+      mx::scheduler::enqueue(s, [rec] {});
+    } catch (...) {
+      // The stream is stopped, so START will never run either.
+    }
     throw;
   }
   rec->host_end = now_ns();

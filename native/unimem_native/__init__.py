@@ -20,23 +20,23 @@ if _mx.__version__ != MLX_VERSION:
 
 from ._native import (  # noqa: E402
     FEATURES,
+    Walk,
+    capture,
     clear,
     encoding_primitive,
-    instrument,
     now_ns,
     pending_count,
     records,
-    walk,
 )
 
 __all__ = [
     "FEATURES",
     "MLX_VERSION",
+    "Walk",
+    "capture",
     "clear",
     "encoding_primitive",
-    "instrument",
     "now_ns",
     "pending_count",
     "records",
-    "walk",
 ]

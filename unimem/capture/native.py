@@ -10,6 +10,7 @@ module ``unimem_native``) reaches what MLX's Python API does not expose:
   ``mx.eval`` afterwards stamps when its kernels ran, on the stream's own
   worker thread (:func:`records`). MLX's batching, threads and buffer donation
   stay as they are: no graph splitting, no extra evals.
+* :func:`capture`: both in one pass, as an instrumented run uses them.
 
 It is built against the installed MLX and valid only for that exact version.
 Where it is missing or mismatched, :func:`available` is False,
@@ -120,18 +121,31 @@ class PendingNode:
     wrapped: bool  # instrumented: it will be timed when evaluated
 
 
-@dataclass(frozen=True)
 class PendingGraph:
     """The pending graph in post-order (producers before consumers), as columns.
 
     Kept columnar, as the native walk returns it, so that a 100,000-node walk costs a
-    few list constructions; :meth:`nodes` builds objects when they are wanted.
+    few list constructions; :meth:`nodes` builds objects when they are wanted. The
+    columns are made on first use: a capture taken just before an eval holds only
+    native numbers (no arrays, so no buffers) until then, which keeps the conversion
+    out of the timed run.
     """
 
-    columns: dict[str, list[Any]]
+    __slots__ = ("_walk", "_columns")
+
+    def __init__(self, walk: Any) -> None:
+        self._walk = walk  # unimem_native.Walk
+        self._columns: dict[str, list[Any]] | None = None
+
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        if self._columns is None:
+            self._columns = self._walk.columns()
+            self._walk = None
+        return self._columns
 
     def __len__(self) -> int:
-        return len(self.columns["id"])
+        return len(self._walk) if self._columns is None else len(self._columns["id"])
 
     @property
     def ids(self) -> list[int]:
@@ -169,7 +183,13 @@ def walk(arrays: Any) -> PendingGraph:
     (grad) and compiled ones, without merging equal subgraphs. Call it before the eval:
     evaluating detaches the graph.
     """
-    return PendingGraph(_native().walk(flatten_arrays(arrays)))
+    return PendingGraph(_native().capture(flatten_arrays(arrays), False))
+
+
+def capture(arrays: Any, *, gpu: bool = False) -> PendingGraph:
+    """:func:`instrument` and :func:`walk` in one pass over the graph (each node visited
+    once): what an instrumented run does at each eval point."""
+    return PendingGraph(_native().capture(flatten_arrays(arrays), True, gpu))
 
 
 def instrument(arrays: Any, *, gpu: bool = False) -> int:
@@ -181,7 +201,7 @@ def instrument(arrays: Any, *, gpu: bool = False) -> int:
     transforms recognise them by type), and GPU streams unless ``gpu`` and a GPU hook
     is compiled in (:func:`features`).
     """
-    return int(_native().instrument(flatten_arrays(arrays), gpu))
+    return int(_native().capture(flatten_arrays(arrays), True, gpu).wrapped_now)
 
 
 SOURCES = ("cpu-stream", "metal-command-buffer")

@@ -53,9 +53,7 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     native.clear()
 
     def before_eval(arrays: list[mx.array]) -> None:
-        if evaluate:  # wrap first, so the walk says which primitives will be timed
-            native.instrument(arrays)
-        graph = native.walk(arrays)
+        graph = native.capture(arrays) if evaluate else native.walk(arrays)
         if len(graph):
             captured.graphs.append(graph)
 
@@ -242,8 +240,7 @@ class NativeRecorder:
         native.clear()
 
     def at_eval_point(self, arrays: list[mx.array]) -> None:
-        native.instrument(arrays)
-        graph = native.walk(arrays)
+        graph = native.capture(arrays)
         if len(graph):
             self._ops.add(graph, perf_counter() - self.t0)
 
