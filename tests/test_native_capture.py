@@ -186,3 +186,24 @@ def test_in_place_updates_and_module_arguments_profile_like_any_code():
     p = um.profile(lambda m, v: m(v), model, xx, repeat=1)
     assert p.mode == "native" and p.count() >= 1
     assert um.trace(lambda m, v: m(v), model, xx).count("AddMM") == 1
+
+
+@pytest.mark.parametrize("mode", ["segment", "op"])
+def test_in_place_updates_under_a_hand_off_watch(mode):
+    """The hand-off recorder (what watch runs where the native probe cannot time a stream,
+    e.g. MLX's GPU streams) keeps the user's values when every output of a segment is
+    updated in place: such a segment's outputs are all read again by its own later calls."""
+    def bump(x):
+        b = mx.exp(x)
+        b += 1
+        b[0] = 3.0
+        b[1:3] += 1
+        return b
+
+    x = mx.ones((8,))
+    mx.eval(x)
+    with um.watch(mode=mode, display=False, memory=False) as w:
+        watched = bump(x)
+        mx.eval(watched)
+    assert watched.tolist() == bump(x).tolist()
+    assert w.recording.count("exp") >= 1

@@ -246,6 +246,8 @@ class Recorder:
         outputs = [o for c in calls for o in c.outputs]
         read_here = {id(a) for c in calls for a in c.inputs}
         sinks = [o for o in outputs if id(o) not in read_here]  # the rest are their inputs
+        if not sinks:  # in-place updates (b += 1, b[0] = v) give a later call the same
+            sinks = list(calls[-1].outputs)  # Python object as input: the last call ends it
         submit = self.now()
         # shapes, dtypes and bytes describe what leaves the op: its sinks
         op = self._new_op(lane, kinds, submit, producers, sinks)
