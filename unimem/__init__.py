@@ -17,6 +17,7 @@
 
 from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
+from .analysis.gpu import GpuActivity, gpu_activity
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .capture.streams import Placement
 from .comparison import Comparison, compare
@@ -67,6 +68,7 @@ __all__ = [
     "ExportFormatError",
     "Flow",
     "GPUUnavailableError",
+    "GpuActivity",
     "Graph",
     "Lane",
     "MemorySample",
@@ -93,6 +95,7 @@ __all__ = [
     "critical_path",
     "diff",
     "explore",
+    "gpu_activity",
     "platform",
     "profile",
     "residency",

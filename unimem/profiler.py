@@ -21,7 +21,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from .capture import native, native_run
+from .capture import cuda_kernels, native, native_run
 from .capture.call import Call, bind
 from .capture.intercept import Interceptor
 from .capture.recorder import Recorder
@@ -106,18 +106,22 @@ def instrumented_run(call: Call, mode: Mode = "segment", *,
 
 
 def _native_run(call: Call, segment_size: int) -> Recording:
-    """The native method; a run with GPU primitives falls back to ``segment``."""
+    """The native method: CPU primitives stamped on their workers and, where CUPTI can
+    trace (MLX's CUDA build with cupti-python), GPU kernels measured on the device; a run
+    with GPU primitives and no CUPTI falls back to ``segment``."""
     recording = new_recording(call, "native")
     mx.eval(call.inputs)
     mx.reset_peak_memory()
     recording.memory.append(sample_now(0.0))
     captured = native_run.run(call)
     gpu = native_run.gpu_primitives(captured)
-    if gpu:
+    if gpu and captured.kernels is None:
         fallback = _handed_off_run(call, "segment", segment_size)
         fallback.notes.insert(0, f"method: segment, not native: {gpu} primitives ran on a GPU "
-                                 "stream, and the native probe times CPU streams only (the call "
-                                 "ran once natively to find out, then again with segment)")
+                                 "stream, the native probe times CPU streams only, and GPU "
+                                 f"kernels cannot be traced here ({cuda_kernels.why_unavailable()}"
+                                 "; the call ran once natively to find out, then again with "
+                                 "segment)")
         return fallback
     recording.wall = captured.wall
     recording.memory.append(sample_now(captured.wall))

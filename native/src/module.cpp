@@ -12,6 +12,7 @@
 #include "mlx/array.h"
 #include "mlx/utils.h"
 
+#include "cuda_nodes.h"
 #include "graph.h"
 #include "records.h"
 #include "timed.h"
@@ -147,6 +148,7 @@ NB_MODULE(_native, m) {
   features["cpu_timing"] = true;
   features["cuda_marker"] = bool(UNIMEM_NATIVE_CUDA_MARKER);
   features["metal_timing"] = bool(UNIMEM_NATIVE_METAL_TIMING);
+  features["cupti_nodes"] = node_capture_built();
   m.attr("FEATURES") = features;
 
   nb::class_<WalkTable>(m, "Walk")
@@ -162,6 +164,28 @@ NB_MODULE(_native, m) {
       nb::arg("wrap"),
       nb::arg("gpu") = false);
   m.def("records", &records_py, nb::arg("drain") = false);
+  m.def("start_node_capture", &start_node_capture, nb::arg("libcupti"));
+  m.def("stop_node_capture", &stop_node_capture);
+  m.def(
+      "node_events",
+      [](bool drain) {
+        auto ev = node_events(drain);
+        std::vector<uint64_t> node, original, primitive;
+        std::vector<uint8_t> cloned;
+        for (auto& e : ev) {
+          node.push_back(e.node);
+          original.push_back(e.original);
+          primitive.push_back(e.primitive);
+          cloned.push_back(e.cloned);
+        }
+        nb::dict d;
+        d["node"] = int_list(node);
+        d["original"] = int_list(original);
+        d["primitive"] = int_list(primitive);
+        d["cloned"] = bool_list(cloned);
+        return d;
+      },
+      nb::arg("drain") = false);
   m.def("pending_count", [] { return store().pending(); });
   m.def("clear", [] { store().clear(); });
   m.def("now_ns", &now_ns);

@@ -24,9 +24,12 @@ from ._native import (  # noqa: E402
     capture,
     clear,
     encoding_primitive,
+    node_events,
     now_ns,
     pending_count,
     records,
+    start_node_capture,
+    stop_node_capture,
 )
 
 __all__ = [
@@ -36,7 +39,10 @@ __all__ = [
     "capture",
     "clear",
     "encoding_primitive",
+    "node_events",
     "now_ns",
     "pending_count",
     "records",
+    "start_node_capture",
+    "stop_node_capture",
 ]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UnimemError
+from .attribution import NodeEvent
 from .call import flatten_arrays
 
 BUILD_COMMAND = "pip install --no-build-isolation ./native"
@@ -85,7 +86,7 @@ def _native() -> Any:
 
 def features() -> dict[str, bool]:
     """What this build can do: ``cpu_timing``, and the GPU hooks ``cuda_marker`` and
-    ``metal_timing`` (compiled in only for CUDA or Metal builds of MLX; not yet run)."""
+    ``cupti_nodes`` (CUDA builds of MLX) and ``metal_timing`` (Metal; never run)."""
     return dict(_native().FEATURES)
 
 
@@ -131,11 +132,18 @@ class PendingGraph:
     out of the timed run.
     """
 
-    __slots__ = ("_walk", "_columns")
+    __slots__ = ("_columns", "_walk")
 
     def __init__(self, walk: Any) -> None:
         self._walk = walk  # unimem_native.Walk
         self._columns: dict[str, list[Any]] | None = None
+
+    @classmethod
+    def from_columns(cls, columns: dict[str, list[Any]]) -> PendingGraph:
+        """A graph from columns already made (stored captures, tests)."""
+        graph = cls(None)
+        graph._columns = columns
+        return graph
 
     @property
     def columns(self) -> dict[str, list[Any]]:
@@ -258,6 +266,26 @@ def clear() -> None:
 def now_ns() -> int:
     """The native clock, in nanoseconds."""
     return int(_native().now_ns())
+
+
+def start_node_capture(libcupti: str) -> str:
+    """Subscribe the native probe to CUPTI's graph-node callbacks (CUDA builds), through
+    the libcupti at ``libcupti`` (already loaded by cupti-python). "" when subscribed, else
+    why not: built without CUPTI's headers, or another tool holds CUPTI."""
+    return str(_native().start_node_capture(libcupti))
+
+
+def stop_node_capture() -> None:
+    """Unsubscribe from CUPTI's callbacks (a no-op when not subscribed)."""
+    _native().stop_node_capture()
+
+
+def node_events(*, drain: bool = False) -> list[NodeEvent]:
+    """The graph nodes created or cloned since subscribing, each with the primitive being
+    encoded on its thread then (see :mod:`.attribution`)."""
+    c = _native().node_events(drain)
+    return [NodeEvent(n, p, o, bool(k))
+            for n, o, p, k in zip(c["node"], c["original"], c["primitive"], c["cloned"])]
 
 
 def encoding_primitive() -> int:

@@ -25,10 +25,13 @@ import mlx.core as mx
 
 from ..model.graph import ArrayInfo, Graph, Node, StreamId
 from ..model.recording import Lane, Op, Recording
-from . import native
+from . import cuda_kernels, native
+from .attribution import Attribution, KernelLaunch, attribute, short_kernel_name
 from .call import Call
 from .evalpoints import eval_points
 from .streams import name_of
+
+COPIES_LANE = "gpu copies"  # memcpy/memset records: the copy engines, not a stream
 
 
 @dataclass
@@ -41,19 +44,24 @@ class NativeRun:
     t0: float = 0.0  # perf_counter() when the run started: the recording's zero
     wall: float = 0.0
     eval_points: int = 0  # evaluations inside the function (mx.eval, .item(), ...)
+    kernels: cuda_kernels.KernelCapture | None = None  # CUPTI's records, where traced
 
 
 def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     """Call the function once, walking (and, with ``evaluate``, timing) what MLX runs.
 
     Without ``evaluate`` (a trace) the function still runs its own evals, which it
-    needs to go on, but its outputs are only walked, never evaluated.
+    needs to go on, but its outputs are only walked, never evaluated. On MLX's CUDA
+    build with cupti-python, GPU work is traced by CUPTI in the same run, and GPU
+    primitives are wrapped only to mark which one is being encoded (see attribution).
     """
     captured = NativeRun(clock=native.clock_offset())
     native.clear()
+    trace = cuda_kernels.KernelTrace() if evaluate and cuda_kernels.available() else None
 
     def before_eval(arrays: list[mx.array]) -> None:
-        graph = native.capture(arrays) if evaluate else native.walk(arrays)
+        graph = (native.capture(arrays, gpu=trace is not None) if evaluate
+                 else native.walk(arrays))
         if len(graph):
             captured.graphs.append(graph)
 
@@ -62,15 +70,22 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
         before_eval(arrays)
 
     args, kwargs = call.bound()
-    captured.t0 = perf_counter()
-    with eval_points(at_eval_point):
-        result = call.fun(*args, **kwargs)
-    outputs = call.outputs_of(result)
-    del result
-    before_eval(outputs)
+    if trace is not None:
+        trace.start()
+    try:
+        captured.t0 = perf_counter()
+        with eval_points(at_eval_point):
+            result = call.fun(*args, **kwargs)
+        outputs = call.outputs_of(result)
+        del result
+        before_eval(outputs)
+        if evaluate:
+            mx.eval(outputs)
+            captured.wall = perf_counter() - captured.t0
+    finally:
+        if trace is not None:
+            captured.kernels = trace.stop()
     if evaluate:
-        mx.eval(outputs)
-        captured.wall = perf_counter() - captured.t0
         captured.records = native.records(drain=True)
     return captured
 
@@ -158,15 +173,20 @@ class NativeOps:
     on what they read.
     """
 
-    def __init__(self, recording: Recording, t0: float, clock: native.ClockOffset) -> None:
+    def __init__(self, recording: Recording, t0: float, clock: native.ClockOffset,
+                 kernels: GpuKernels | None = None) -> None:
         self.recording, self.t0, self.clock = recording, t0, clock
+        self.kernels = kernels
         self._lanes: dict[StreamId, Lane] = {}
-        self._op_of: dict[int, int] = {}  # native node id -> op id
+        self._op_of: dict[int, int] = {}  # native node id -> (its last) op id
         self._via: dict[int, tuple[int, ...]] = {}  # unwrapped node id -> ops it stands for
         self.untimed: Counter[str] = Counter()
+        self.no_kernel: Counter[str] = Counter()  # traced GPU primitives that ran no kernel
 
     def add(self, graph: native.PendingGraph, submit: float) -> None:
-        """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it)."""
+        """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it):
+        one per CPU primitive (timed when its record comes in) and, where CUPTI traced the
+        run, one per kernel of each GPU primitive, measured on the device."""
         rec = self.recording
         for pn in graph.nodes():
             producers: set[int] = set()
@@ -175,18 +195,59 @@ class NativeOps:
                     producers.add(self._op_of[producer])
                 else:
                     producers.update(self._via.get(producer, ()))
+            kernels = self.kernels if pn.device == "gpu" else None
+            runs = kernels.of(pn.id) if kernels is not None else None
+            if kernels is not None and not runs:
+                self.no_kernel[pn.name] += 1  # e.g. a reshape: no work of its own
+                self._via[pn.id] = tuple(sorted(producers))
+                continue
             if not pn.wrapped:
                 self.untimed[f"{pn.name} ({pn.device})" if pn.device != "cpu" else pn.name] += 1
                 self._via[pn.id] = tuple(sorted(producers))
                 continue
             lane = self._lane(StreamId(pn.device, pn.stream))
-            op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
-                    inputs=tuple(sorted(producers)),
-                    shapes=tuple(o.shape for o in pn.outputs),
-                    dtypes=tuple(o.dtype for o in pn.outputs),
-                    nbytes=sum(o.nbytes for o in pn.outputs))
-            rec.add_op(op)
-            self._op_of[pn.id] = op.id
+            shapes = tuple(o.shape for o in pn.outputs)
+            dtypes = tuple(o.dtype for o in pn.outputs)
+            nbytes = sum(o.nbytes for o in pn.outputs)
+            if runs is None:
+                op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
+                        inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
+                        nbytes=nbytes)
+                rec.add_op(op)
+                self._op_of[pn.id] = op.id
+                continue
+            assert kernels is not None
+            for k in runs:  # in the order they ran; each reads what the primitive reads
+                start, end = kernels.seconds(k.start) - self.t0, kernels.seconds(k.end) - self.t0
+                op = Op(len(rec.ops), lane.id, ((pn.name, 1),), start, start=start, end=end,
+                        inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
+                        nbytes=nbytes, start_measured=True, activity="kernel",
+                        detail=f"kernel {short_kernel_name(k.name)}")
+                rec.add_op(op)
+                self._op_of[pn.id] = op.id
+
+    def add_unattributed(self) -> None:
+        """Kernels no primitive claimed, and the copies: drawn, never dropped."""
+        if self.kernels is None:
+            return
+        rec, t0, seconds = self.recording, self.t0, self.kernels.seconds
+        gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
+        for k in self.kernels.unattributed():
+            lane = gpu_lanes[0] if gpu_lanes else self._lane(StreamId("gpu", -1))
+            name = short_kernel_name(k.name)
+            rec.add_op(Op(len(rec.ops), lane.id, ((name.rsplit("::", 1)[-1], 1),),
+                          seconds(k.start) - t0, start=seconds(k.start) - t0,
+                          end=seconds(k.end) - t0, start_measured=True, activity="kernel",
+                          detail=f"kernel {name}, not attributed to a primitive"))
+        if self.kernels.capture.copies:
+            lane = Lane(len(rec.lanes), COPIES_LANE, "gpu", -1)
+            rec.lanes.append(lane)
+            for c in self.kernels.capture.copies:
+                where = f", {c.source} to {c.destination}" if c.kind == "memcpy" else ""
+                rec.add_op(Op(len(rec.ops), lane.id, ((c.kind, 1),), seconds(c.start) - t0,
+                              start=seconds(c.start) - t0, end=seconds(c.end) - t0,
+                              nbytes=c.nbytes, start_measured=True, activity=c.kind,
+                              detail=f"{c.kind} {c.direction}{where}"))
 
     def apply(self, records: list[native.TimingRecord]) -> None:
         """Measured times for the ops whose records came in. ``end`` is set last: a
@@ -208,6 +269,10 @@ class NativeOps:
             kinds = ", ".join(f"{name} ×{k}" for name, k in self.untimed.most_common())
             self.recording.notes.append(f"not timed (left unwrapped, so they run in the gaps "
                                         f"between the bars on their stream): {kinds}")
+        if self.no_kernel:
+            kinds = ", ".join(f"{name} ×{k}" for name, k in self.no_kernel.most_common())
+            self.recording.notes.append(f"GPU primitives that ran no kernel of their own (no "
+                                        f"bar; their readers depend on what they read): {kinds}")
 
     def _lane(self, sid: StreamId) -> Lane:
         lane = self._lanes.get(sid)
@@ -218,14 +283,64 @@ class NativeOps:
         return lane
 
 
+class GpuKernels:
+    """CUPTI's kernels of a run, grouped by the primitive each was attributed to."""
+
+    def __init__(self, capture: cuda_kernels.KernelCapture, graphs: list[native.PendingGraph]
+                 ) -> None:
+        self.capture = capture
+        stream_of = {i: s for g in graphs for i, s in zip(g.ids, g.columns["stream"])}
+        launches = [KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id)
+                    for k in capture.kernels]
+        self.attribution: Attribution = attribute(launches, capture.node_events, stream_of)
+        if capture.node_events_why_not:
+            self.attribution.how = f"not attributed: {capture.node_events_why_not}"
+        self._by_primitive: dict[int, list[cuda_kernels.KernelRecord]] = {}
+        order = sorted(range(len(capture.kernels)), key=lambda i: capture.kernels[i].start)
+        for i in order:
+            p = self.attribution.primitive[i]
+            if p:
+                self._by_primitive.setdefault(p, []).append(capture.kernels[i])
+        self._unattributed = [capture.kernels[i] for i in order
+                              if not self.attribution.primitive[i]]
+
+    def of(self, primitive: int) -> list[cuda_kernels.KernelRecord]:
+        return self._by_primitive.get(primitive, [])
+
+    def unattributed(self) -> list[cuda_kernels.KernelRecord]:
+        return self._unattributed
+
+    def seconds(self, t_ns: int) -> float:
+        return self.capture.to_perf_counter(t_ns)
+
+    def note(self) -> str:
+        a, c = self.attribution, self.capture
+        text = (f"GPU: {len(c.kernels)} kernels measured on the device by CUPTI (start and "
+                f"end; clock offset ±{c.error_ns / 1e3:.1f} µs), {a.attributed} attributed to "
+                f"their primitive by {a.how}")
+        if c.copies:
+            text += f"; {len(c.copies)} copies and sets on the {COPIES_LANE!r} lane"
+        if a.unmatched_reasons:
+            text += f"; not matched: {'; '.join(a.unmatched_reasons[:3])}"
+        if c.dropped:
+            text += f"; CUPTI dropped {c.dropped} records"
+        return text
+
+
 def fill_recording(captured: NativeRun, recording: Recording) -> None:
-    """One op per timed primitive of a finished run, start and end measured."""
+    """One op per timed primitive of a finished run (one per kernel on a traced GPU),
+    start and end measured."""
     assert captured.clock is not None
-    ops = NativeOps(recording, captured.t0, captured.clock)
+    kernels = (GpuKernels(captured.kernels, captured.graphs) if captured.kernels is not None
+               else None)
+    ops = NativeOps(recording, captured.t0, captured.clock, kernels)
     for graph in captured.graphs:
         ops.add(graph, 0.0)
     ops.apply(captured.records)
+    ops.add_unattributed()
     ops.note_untimed()
+    if kernels is not None:
+        recording.notes.append(kernels.note())
 
 
 class NativeRecorder:

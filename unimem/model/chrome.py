@@ -70,7 +70,7 @@ def to_chrome_trace(rec: Recording, path: str | os.PathLike[str] | None = None
         pid, tid = where[op.lane]
         start, end = _span(op)
         events.append({
-            "ph": "X", "name": op.name, "cat": "op", "pid": pid, "tid": tid,
+            "ph": "X", "name": op.name, "cat": op.activity or "op", "pid": pid, "tid": tid,
             "ts": _us(start), "dur": _us(end - start),
             "args": {
                 "id": op.id, "lane": op.lane, "submit_us": _us(op.submit),
@@ -79,6 +79,7 @@ def to_chrome_trace(rec: Recording, path: str | os.PathLike[str] | None = None
                 "inputs": list(op.inputs), "shapes": [list(s) for s in op.shapes],
                 "dtypes": list(op.dtypes), "nbytes": op.nbytes,
                 "calls": [list(c) for c in op.calls], "detail": op.detail,
+                **({"activity": op.activity} if op.activity else {}),
             },
         })
     for n, flow in enumerate(rec.flows):

@@ -185,7 +185,18 @@ def _timed(ev: Fields, fmt: int, n_lanes: int) -> Op:
               a.time_us("submit_us") / 1e6, start / 1e6, end / 1e6,
               _seconds(a.optional("dispatched_us", "us")), a.integers("inputs"),
               a.shapes("shapes"), a.texts("dtypes"), a.integer("nbytes"), kind == "measured",
-              a.text("detail"))
+              a.text("detail"), _activity(a))
+
+
+ACTIVITIES = ("", "kernel", "memcpy", "memset")
+
+
+def _activity(f: Fields) -> str:
+    """An op's ``activity`` (absent before unimem recorded GPU kernels: an MLX op)."""
+    value = f.d.get("activity", "")
+    if value not in ACTIVITIES:
+        f.at.fail(f.name("activity"), value, "one of " + ", ".join(map(repr, ACTIVITIES)))
+    return str(value)
 
 
 def _untimed(f: Fields, fmt: int, n_lanes: int) -> Op:
@@ -193,7 +204,7 @@ def _untimed(f: Fields, fmt: int, n_lanes: int) -> Op:
     op = Op(f.integer("id"), f.integer("lane", 0, n_lanes - 1), calls, f.time_s("submit"),
             f.optional("start"), f.optional("end"), f.optional("dispatched"),
             f.integers("inputs"), f.shapes("shapes"), f.texts("dtypes"), f.integer("nbytes"),
-            f.flag("start_measured"), f.text("detail"))
+            f.flag("start_measured"), f.text("detail"), _activity(f))
     if op.start is not None and op.end is not None and op.end < op.start:
         f.at.fail("end", op.end, f"null or a time >= start ({op.start!r})")
     return op

@@ -34,9 +34,12 @@ _LIVE = ("measured live: one async_eval per {unit}, a waiter per stream stamps e
 MODES: Final[dict[Mode, ModeInfo]] = {
     "native": ModeInfo(
         method="measured natively: every CPU primitive wrapped before one plain mx.eval per "
-               "eval of the program, its start and end stamped on its stream's worker thread",
+               "eval of the program, its start and end stamped on its stream's worker thread; "
+               "on MLX's CUDA build with cupti-python, every GPU kernel, copy and set measured "
+               "on the device by CUPTI and attributed to the primitive that launched it",
         distortion="two stamps per primitive on its stream's worker (about a microsecond "
-                   "each); Copy and StopGradient stay unwrapped and untimed",
+                   "each); Copy and StopGradient stay unwrapped and untimed; with CUPTI, a "
+                   "record per kernel and a callback per CUDA graph node",
         live_method="measured natively, live: every CPU primitive wrapped at each eval of "
                     "the program, start and end stamped on its stream's worker thread "
                     "(None while in flight)",

@@ -67,6 +67,9 @@ class Op:
     nbytes: int = 0
     start_measured: bool = False
     detail: str = ""
+    # what the device recorded, where the bar is one (CUPTI's activity kinds): "kernel",
+    # "memcpy" or "memset"; "" for an MLX primitive, call or segment
+    activity: str = ""
 
     def __post_init__(self) -> None:
         calls: object = self.calls

@@ -1,0 +1,212 @@
+"""CUPTI records of real runs, stored: parsing, attribution to primitives, clock mapping.
+
+``tests/data/cupti_h200.json.gz`` holds what unimem's GPU probe got on an NVIDIA H200
+(MLX 0.32.4's CUDA build, cupti-python 13.4; machine and date in its ``recorded``
+field): per run, the kernel/memcpy/memset activity records, the graph-node callbacks
+with the primitive being encoded, and the walked graph's nodes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from unimem.capture import cuda_kernels
+from unimem.capture.attribution import (
+    KernelLaunch,
+    NodeEvent,
+    attribute,
+    short_kernel_name,
+)
+from unimem.capture.cuda_kernels import CopyRecord, KernelCapture, KernelRecord, record_of
+from unimem.capture.native import PendingGraph
+from unimem.capture.native_run import COPIES_LANE, NativeRun, fill_recording
+from unimem.model.recording import Recording
+
+with gzip.open(Path(__file__).parents[1] / "data" / "cupti_h200.json.gz") as _f:
+    DATA = json.loads(_f.read())
+RUNS = DATA["runs"]
+
+
+def events_of(run: dict) -> list[NodeEvent]:
+    return [NodeEvent(e["graph"] << 32 | e["local"], e["primitive"],
+                      (e["orig_graph"] << 32 | e["orig_local"]) if e["event"] == "cloned" else 0,
+                      e["event"] == "cloned")
+            for e in run["node_events"]]
+
+
+def kernels_of(run: dict) -> list[KernelRecord]:
+    return [r for r in map(record_of, run["records"]) if isinstance(r, KernelRecord)]
+
+
+def attributed(run: dict) -> tuple[Counter, object]:
+    ks = kernels_of(run)
+    a = attribute([KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id) for k in ks],
+                  events_of(run), {n["id"]: n["stream"] for n in run["nodes"]})
+    names = {n["id"]: n["name"] for n in run["nodes"]}
+    pairs = Counter((names.get(p), short_kernel_name(k.name)) for p, k in zip(a.primitive, ks))
+    return pairs, a
+
+
+def test_the_stored_runs_say_where_and_when_they_were_recorded():
+    rec = DATA["recorded"]
+    assert "H200" in rec["machine"] and rec["mlx"].startswith("0.32.4") and rec["date"]
+
+
+def test_every_kernel_of_all_gpu_fun_belongs_to_its_primitive():
+    pairs, a = attributed(RUNS["fun_gpu"])
+    assert a.attributed == 501 and a.launches == a.launches_matched == 5
+    assert pairs[("Exp", "mlx::core::cu::unary_v<Exp>")] == 500
+    ((matmul_kernel, n),) = [(k, n) for (p, k), n in pairs.items() if p == "Matmul"]
+    assert n == 1 and matmul_kernel.startswith("cutlass::")  # cuBLAS's GEMM, in a child graph
+
+
+def test_library_kernels_of_an_mlp_step_belong_to_the_matmul_that_launched_them():
+    pairs, a = attributed(RUNS["mlp_step"])
+    assert a.attributed == 42 and not a.unmatched_reasons
+    by_primitive: dict[str, set[str]] = {}
+    for p, k in pairs:
+        by_primitive.setdefault(p, set()).add(k)
+    assert any("splitKreduce" in k for k in by_primitive["AddMM"])  # split-K's second kernel
+    assert by_primitive["CrossEntropy"] == {"mlx::core::cu::cross_entropy"}
+    assert by_primitive["Maximum"] == {"mlx::core::cu::binary_vs<Maximum>"}  # the ReLUs
+
+
+def test_a_transformer_block_is_attributed_in_full():
+    pairs, a = attributed(RUNS["transformer"])
+    assert a.attributed == 20
+    assert pairs[("Softmax", "mlx::core::cu::softmax")] == 1
+    assert pairs[("LayerNorm", "mlx::core::cu::layer_norm")] == 2
+
+
+def test_a_kernel_launched_outside_graphs_stays_unattributed_and_named():
+    pairs, a = attributed(RUNS["fun_split"])
+    assert a.attributed == 1
+    assert pairs[(None, "mlx::core::cu::event_signal_kernel")] == 1  # MLX's cross-device fence
+
+
+def test_a_launch_whose_graph_was_not_seen_is_reported_not_guessed():
+    run = dict(RUNS["fun_gpu"])
+    first_graph = run["node_events"][0]["graph"]
+    run["node_events"] = [e for e in run["node_events"] if e["graph"] != first_graph]
+    _, a = attributed(run)
+    assert a.attributed < 501 and a.unmatched_reasons
+    assert a.launches_matched < a.launches
+
+
+def test_without_node_events_nothing_is_attributed():
+    ks = kernels_of(RUNS["fun_gpu"])
+    a = attribute([KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id) for k in ks],
+                  [], {})
+    assert a.attributed == 0 and a.how.startswith("not attributed")
+
+
+@pytest.mark.parametrize(("mangled", "short"), [
+    ("_ZN3mlx4core2cu7unary_vINS1_3ExpEffjLi4EEEvPKT0_PT1_T2_", "mlx::core::cu::unary_v<Exp>"),
+    ("_ZN3mlx4core2cu6copy_gIffiLi8EEEvPKT_PT0_", "mlx::core::cu::copy_g"),
+    ("_ZN3mlx4core2cu17col_reduce_loopedIffNS1_6reduce3SumE",
+     "mlx::core::cu::col_reduce_looped<reduce::Sum>"),
+    ("sm80_xmma_gemm_f32f32_tf32f32_f32_nn_n", "sm80_xmma_gemm_f32f32_tf32f32_f32_nn_n"),
+])
+def test_short_kernel_names(mangled, short):
+    assert short_kernel_name(mangled) == short
+
+
+def test_copy_records_read_as_words():
+    (copy,) = [r for r in map(record_of, RUNS["fun_split"]["records"])
+               if isinstance(r, CopyRecord)] or [None]
+    if copy is None:  # the stored split run's copy happened in the first (cold) run only
+        copy = record_of({"kind": "memcpy", "start": 0, "end": 10, "bytes": 8192,
+                          "copy_kind": 8, "src_kind": 3, "dst_kind": 5, "stream_id": 7})
+    assert isinstance(copy, CopyRecord)
+    assert (copy.direction, copy.source, copy.destination) == (
+        "device to device", "device", "managed")
+    assert record_of({"kind": "something else"}) is None
+
+
+def _recording_of(run: dict) -> Recording:
+    """A Recording filled the way um.profile fills one, from a stored run."""
+    nodes = run["nodes"]
+    n = len(nodes)
+    columns = {"id": [x["id"] for x in nodes], "name": [x["name"] for x in nodes],
+               "device": [x["device"] for x in nodes], "stream": [x["stream"] for x in nodes],
+               "wrapped": [x["wrapped"] for x in nodes], "out_start": [0] * (n + 1),
+               "in_start": [0] * (n + 1), "dim_start": [0], "dims": [], "dtype": [],
+               "nbytes": [], "in_node": [], "in_output": []}
+    kernels = KernelCapture(kernels=kernels_of(run),
+                            copies=[r for r in map(record_of, run["records"])
+                                    if isinstance(r, CopyRecord)],
+                            node_events=events_of(run), offset_ns=run["clock"]["offset_ns"],
+                            error_ns=run["clock"]["error_ns"])
+    from unimem.capture.native import ClockOffset
+    captured = NativeRun(graphs=[PendingGraph.from_columns(columns)], clock=ClockOffset(0, 0),
+                         t0=run["t0_ns"] / 1e9, kernels=kernels)
+    rec = Recording("stored", {}, "native", "measured natively")
+    fill_recording(captured, rec)
+    return rec
+
+
+def test_a_stored_run_becomes_one_measured_bar_per_kernel_on_the_gpu_lane():
+    run = RUNS["fun_gpu"]
+    rec = _recording_of(run)
+    (lane,) = rec.lanes  # one GPU stream (named as this machine's MLX names that index)
+    assert lane.device == "gpu"
+    gpu = rec.ops_on(lane.name)
+    assert len(gpu) == 501 and all(op.start_measured and op.end >= op.start for op in gpu)
+    assert rec.count("exp", lane=lane.name) == 500 and rec.count("matmul", lane=lane.name) == 1
+    assert all(op.detail.startswith("kernel ") for op in gpu)
+    # the clock mapping puts the kernels inside the run, measured on the host
+    t1 = run["t1_ns"] / 1e9 - run["t0_ns"] / 1e9
+    assert 0 <= min(op.start for op in gpu) and max(op.end for op in gpu) <= t1
+    assert any("501 kernels measured on the device by CUPTI" in n and "501 attributed" in n
+               for n in rec.notes)
+
+
+def test_unattributed_kernels_and_copies_are_drawn_not_dropped():
+    run = dict(RUNS["fun_split"])
+    run["records"] = run["records"] + [
+        {"kind": "memcpy", "start": run["records"][0]["start"], "end":
+         run["records"][0]["start"] + 5000, "bytes": 8192, "copy_kind": 2, "src_kind": 3,
+         "dst_kind": 5, "stream_id": 7}]
+    rec = _recording_of(run)
+    names = [op.name for op in rec.ops]
+    assert "event_signal_kernel" in names  # drawn under its own name
+    (copy,) = rec.ops_on(COPIES_LANE)
+    assert copy.nbytes == 8192 and copy.detail == "memcpy device to host, device to managed"
+
+
+def test_cupti_is_absent_here_with_a_reason():
+    if cuda_kernels.available():
+        pytest.skip("this machine can trace CUDA kernels")
+    assert cuda_kernels.why_unavailable()
+
+
+def test_gpu_activity_of_a_stored_all_gpu_run_is_host_bound():
+    """The H200 run of all-GPU `fun`: 501 tiny kernels spread over several CUDA graphs,
+    with the host encoding between them: the GPU idled more than it worked."""
+    import unimem as um
+
+    act = um.gpu_activity(_recording_of(RUNS["fun_gpu"]))
+    assert act.kernels == 501 and 0 < act.busy < act.span
+    assert act.host_bound and act.idle_fraction > 0.5
+    assert act.gaps and act.gaps[0][1] >= max(g for _, g in act.gaps)
+    text = repr(act)
+    assert text.startswith("GPU activity: 501 kernels, busy ") and "host-bound" in text
+
+
+def test_gpu_activity_counts_overlapping_kernels_once():
+    import unimem as um
+    from unimem.model.recording import Lane, Op
+
+    rec = Recording("t", {}, "native", "m", lanes=[Lane(0, "gpu", "gpu", 0)])
+    for i, (a, b) in enumerate([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]):
+        rec.add_op(Op(i, 0, "k", a, a, b, start_measured=True, activity="kernel"))
+    act = um.gpu_activity(rec)
+    assert (act.busy, act.span, act.gaps) == (4.0, 6.0, ((3.0, 2.0),))
+    assert not act.host_bound
+    empty = um.gpu_activity(Recording("t", {}, "native", "m"))
+    assert empty.kernels == 0 and "no kernels" in repr(empty)

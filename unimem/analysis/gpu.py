@@ -1,0 +1,90 @@
+"""How busy the GPU was: kernel time against the span it was spread over.
+
+Reads the kernel bars of a Recording (``Op.activity == "kernel"``: start and end
+measured on the device by CUPTI), never MLX, so it answers the same for a live run
+and for a recording loaded from a file. A GPU that idles more than it works while
+a program runs is waiting for the host to encode and launch work: the "overhead
+bound" case of MLX's unified-memory guide
+(https://ml-explore.github.io/mlx/build/html/usage/unified_memory.html), now measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..checks import check_recording
+from ..model.recording import Recording
+from ..model.text import TextRepr, fmt_bytes, fmt_time, plural
+
+
+@dataclass(frozen=True, repr=False)
+class GpuActivity(TextRepr):
+    """Kernel time, idle time and the largest idle gaps of a recording's GPU lanes."""
+
+    kernels: int
+    span: float  # first kernel start to last kernel end (s)
+    busy: float  # time at least one kernel ran (overlapping kernels counted once)
+    gaps: tuple[tuple[float, float], ...]  # (start, length) of the largest idle gaps
+    copies: int
+    copy_bytes: int
+    copy_time: float
+    wall: float | None = None  # the instrumented run's wall time, where recorded
+
+    @property
+    def idle(self) -> float:
+        return self.span - self.busy
+
+    @property
+    def idle_fraction(self) -> float:
+        return self.idle / self.span if self.span > 0 else 0.0
+
+    @property
+    def host_bound(self) -> bool:
+        """The GPU worked less than half of the run: of its wall time where it is known
+        (MLX encodes before the first launch, so the kernel span alone flatters the GPU),
+        else of the span from the first kernel to the last."""
+        window = self.wall if self.wall else self.span
+        return self.kernels > 0 and self.busy < 0.5 * window
+
+    def lines(self) -> list[str]:
+        if not self.kernels:
+            return ["GPU activity: no kernels were recorded (not a CUPTI-traced GPU run)"]
+        lines = [f"GPU activity: {plural(self.kernels, 'kernel')}, busy {fmt_time(self.busy)} "
+                 f"of a {fmt_time(self.span)} span (idle {self.idle_fraction:.0%})"]
+        if self.wall:
+            ran = self.busy / self.wall
+            lines.append(f"  the run took {fmt_time(self.wall)}: kernels ran {ran:.0%} of it")
+        if self.host_bound:
+            lines.append("  host-bound: the GPU waited for work more than it worked")
+        if self.gaps:
+            lines.append("  largest gaps: " + ", ".join(fmt_time(g) for _, g in self.gaps))
+        if self.copies:
+            lines.append(f"  copies and sets: {self.copies}, {fmt_bytes(self.copy_bytes)} in "
+                         f"{fmt_time(self.copy_time)}")
+        return lines
+
+
+def gpu_activity(rec: Recording, *, largest: int = 3) -> GpuActivity:
+    """Busy time (the union of the kernels' measured intervals), idle time and the
+    ``largest`` idle gaps between the first kernel's start and the last one's end."""
+    check_recording(rec, what="gpu_activity")
+    spans = sorted((op.start, op.end) for op in rec.ops if op.activity == "kernel"
+                   and op.start is not None and op.end is not None)
+    copies = [(op.end - op.start, op.nbytes) for op in rec.ops
+              if op.activity in ("memcpy", "memset") and op.start is not None
+              and op.end is not None]
+    busy, gaps, span = 0.0, [], 0.0
+    if spans:
+        cur_start, cur_end = spans[0]
+        for start, end in spans[1:]:
+            if start > cur_end:  # an idle gap: no kernel ran
+                busy += cur_end - cur_start
+                gaps.append((cur_end, start - cur_end))
+                cur_start, cur_end = start, end
+            else:
+                cur_end = max(cur_end, end)
+        busy += cur_end - cur_start
+        span = cur_end - spans[0][0]
+    top = tuple(sorted(gaps, key=lambda g: -g[1])[:largest])
+    return GpuActivity(len(spans), span, busy, top, len(copies),
+                       sum(n for _, n in copies), sum(t for t, _ in copies), rec.wall)
