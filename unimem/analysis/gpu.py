@@ -49,8 +49,9 @@ class GpuActivity(TextRepr):
     def lines(self) -> list[str]:
         if not self.kernels:
             return ["GPU activity: no kernels were recorded (not a CUPTI-traced GPU run)"]
-        lines = [f"GPU activity: {plural(self.kernels, 'kernel')}, busy {fmt_time(self.busy)} "
-                 f"of a {fmt_time(self.span)} span (idle {self.idle_fraction:.0%})"]
+        head = (f"GPU activity: {plural(self.kernels, 'kernel')}, busy {fmt_time(self.busy)} "
+                f"of a {fmt_time(self.span)} span (idle {self.idle_fraction:.0%})")
+        lines = [head]
         if self.wall:
             ran = self.busy / self.wall
             lines.append(f"  the run took {fmt_time(self.wall)}: kernels ran {ran:.0%} of it")
