@@ -17,7 +17,7 @@ import pytest
 from mlx import nn
 
 import unimem as um
-from unimem.capture import native, native_run
+from unimem.capture import cuda_kernels, native, native_run
 
 needs_native = pytest.mark.skipif(
     not native.available(), reason=f"native probe not available: {native.why_unavailable()}")
@@ -134,10 +134,12 @@ def test_without_the_probe_unimem_falls_back_and_says_so(monkeypatch, fun, ab):
 
 @needs_native
 def test_a_run_with_gpu_primitives_is_recorded_with_segments_and_says_so(monkeypatch, fun, ab):
-    """The native probe times CPU streams only. Where a run had GPU primitives (faked
-    here: this machine may have no GPU), the recording comes from the segment method
+    """The native probe times CPU streams. Where a run had GPU primitives and CUPTI cannot
+    trace their kernels (faked here: this machine may have no GPU), the recording comes
+    from the segment method
     and its first note says why and that the call ran twice."""
     monkeypatch.setattr(native_run, "gpu_primitives", lambda captured: 3)
+    monkeypatch.setattr(cuda_kernels, "available", lambda: False)  # no CUPTI either
     p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1)
     assert p.mode == "segment" and p.count("exp", lane="cpu:1") == 500
     assert p.notes[0].startswith("method: segment, not native: 3 primitives ran on a GPU")
@@ -158,6 +160,26 @@ def test_the_platform_card_says_which_capture_method_runs_and_why(monkeypatch):
     card = repr(um.about())
     assert "native probe absent: unimem_native hidden by a test" in card
     assert "pure-Python capture" in card  # and what runs instead
+
+
+@needs_native
+def test_gpu_method_says_how_gpu_streams_are_recorded(monkeypatch):
+    """"" without a GPU; on one, "cupti" where kernels can be traced, else "segment", and
+    the platform card says the same in words."""
+    from types import SimpleNamespace
+
+    from unimem import devices
+
+    real = devices.platform()
+    if not real.has_gpu:
+        assert um.gpu_method() == "" and "GPU streams" not in um.about().capture
+    monkeypatch.setattr(devices, "platform", lambda: SimpleNamespace(has_gpu=True))
+    monkeypatch.setattr(cuda_kernels, "available", lambda: True)
+    assert um.gpu_method() == "cupti" and "timed on the device by CUPTI" in um.about().capture
+    monkeypatch.setattr(cuda_kernels, "available", lambda: False)
+    monkeypatch.setattr(cuda_kernels, "why_unavailable", lambda: "no CUPTI in this test")
+    assert um.gpu_method() == "segment"
+    assert "the hand-off method (no CUPTI in this test)" in um.about().capture
 
 
 @needs_native

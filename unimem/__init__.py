@@ -22,7 +22,7 @@ from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .capture.streams import Placement
 from .comparison import Comparison, compare
 from .copytax import copy_tax
-from .devices import about, platform
+from .devices import about, gpu_method, platform
 from .errors import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -96,6 +96,7 @@ __all__ = [
     "diff",
     "explore",
     "gpu_activity",
+    "gpu_method",
     "platform",
     "profile",
     "residency",

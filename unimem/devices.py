@@ -14,7 +14,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from .capture import native
+from .capture import cuda_kernels, native
 from .model.text import TextRepr
 
 MEMORY_MODELS = {
@@ -167,10 +167,24 @@ def about() -> About:
     return About(platform(), capture_method())
 
 
+def gpu_method() -> str:
+    """How ``profile``, ``compare`` and ``explore`` record GPU streams here: ``"cupti"``
+    (every kernel timed on the device by CUPTI, see ``capture/cuda_kernels.py``),
+    ``"segment"`` (hand-offs: ends measured, starts derived), or ``""`` where MLX has
+    no GPU. ``watch`` hands GPU work off in segments wherever it runs."""
+    if not platform().has_gpu:
+        return ""
+    return "cupti" if cuda_kernels.available() else "segment"
+
+
 def capture_method() -> str:
     """One line: the method profile, trace and watch use here by default, and why."""
-    if native.available():
-        gpu = "; GPU streams: the hand-off method" if platform().has_gpu else ""
-        return ("native probe built: every CPU primitive walked and timed at both ends "
-                f"on its stream's worker{gpu}")
-    return f"native probe absent: {native.why_unavailable()}"
+    if not native.available():
+        return f"native probe absent: {native.why_unavailable()}"
+    gpu = ""
+    if gpu_method() == "cupti":
+        gpu = "; GPU streams: every kernel timed on the device by CUPTI (watch: hand-offs)"
+    elif gpu_method() == "segment":
+        gpu = f"; GPU streams: the hand-off method ({cuda_kernels.why_unavailable()})"
+    return ("native probe built: every CPU primitive walked and timed at both ends "
+            f"on its stream's worker{gpu}")

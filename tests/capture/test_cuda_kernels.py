@@ -179,6 +179,19 @@ def test_unattributed_kernels_and_copies_are_drawn_not_dropped():
     assert copy.nbytes == 8192 and copy.detail == "memcpy device to host, device to managed"
 
 
+def test_gpu_work_of_a_run_with_no_gpu_primitive_is_listed_not_drawn():
+    """MLX's CUDA build runs work of its own (event_signal_kernel) even when every
+    primitive of the call ran on CPU streams: a note lists it; no GPU lane appears."""
+    run = dict(RUNS["fun_split"])
+    run["nodes"] = [dict(n, device="cpu") for n in run["nodes"]]
+    rec = _recording_of(run)
+    assert all(lane.device == "cpu" for lane in rec.lanes)
+    assert not any(op.activity for op in rec.ops)
+    (note,) = [n for n in rec.notes if n.startswith("GPU:")]
+    assert "no primitive of the call ran on a GPU stream" in note
+    assert "event_signal_kernel ×1" in note and "not drawn" in note
+
+
 def test_cupti_is_absent_here_with_a_reason():
     if cuda_kernels.available():
         pytest.skip("this machine can trace CUDA kernels")

@@ -110,3 +110,21 @@ def test_format_1_files_load_their_calls_from_the_names():
     meta["format"] = 99
     with pytest.raises(ValueError, match="unknown unimem trace format 99"):
         um.Recording.load(trace)
+
+
+def test_kernels_and_copies_round_trip():
+    """CUPTI's kernels and copies are slices in their own category: they load back."""
+    rec = um.Recording("k", {}, "native", "built by hand")
+    rec.lanes += [um.Lane(0, "gpu", "gpu", 0), um.Lane(1, "gpu copies", "gpu", -1)]
+    rec.ops += [
+        um.Op(0, 0, "Exp", 0.0, start=0.0, end=1e-6, start_measured=True, activity="kernel",
+              detail="kernel cu::unary_v<Exp>"),
+        um.Op(1, 1, "memcpy", 1e-6, start=2e-6, end=3e-6, start_measured=True, nbytes=64,
+              activity="memcpy", detail="memcpy device to host"),
+    ]
+    trace = rec.to_chrome_trace()
+    assert [e["cat"] for e in trace["traceEvents"] if e["ph"] == "X"] == ["kernel", "memcpy"]
+    q = um.Recording.load(trace)
+    assert repr(q) == repr(rec) and not any("not loaded" in n for n in q.notes)
+    assert [(o.activity, o.detail, o.nbytes) for o in q.ops] == [
+        (o.activity, o.detail, o.nbytes) for o in rec.ops]

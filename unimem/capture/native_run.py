@@ -233,7 +233,7 @@ class NativeOps:
         rec, t0, seconds = self.recording, self.t0, self.kernels.seconds
         gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
         for k in self.kernels.unattributed():
-            lane = gpu_lanes[0] if gpu_lanes else self._lane(StreamId("gpu", -1))
+            lane = gpu_lanes[0] if gpu_lanes else self._unattributed_lane()
             name = short_kernel_name(k.name)
             rec.add_op(Op(len(rec.ops), lane.id, ((name.rsplit("::", 1)[-1], 1),),
                           seconds(k.start) - t0, start=seconds(k.start) - t0,
@@ -273,6 +273,14 @@ class NativeOps:
             kinds = ", ".join(f"{name} ×{k}" for name, k in self.no_kernel.most_common())
             self.recording.notes.append(f"GPU primitives that ran no kernel of their own (no "
                                         f"bar; their readers depend on what they read): {kinds}")
+
+    def _unattributed_lane(self) -> Lane:
+        """A lane for kernels of no primitive, in a run with no GPU stream's lane."""
+        sid = StreamId("gpu", -1)
+        if sid not in self._lanes:
+            self._lanes[sid] = Lane(len(self.recording.lanes), "gpu (no primitive)", "gpu", -1)
+            self.recording.lanes.append(self._lanes[sid])
+        return self._lanes[sid]
 
     def _lane(self, sid: StreamId) -> Lane:
         lane = self._lanes.get(sid)
@@ -327,12 +335,24 @@ class GpuKernels:
         return text
 
 
+def _not_the_calls(capture: cuda_kernels.KernelCapture) -> str:
+    """A note for GPU work CUPTI saw in a run whose primitives all ran on CPU streams."""
+    names = Counter(short_kernel_name(k.name).rsplit("::", 1)[-1] for k in capture.kernels)
+    names.update(c.kind for c in capture.copies)
+    kinds = ", ".join(f"{name} ×{n}" for name, n in names.most_common())
+    return (f"GPU: no primitive of the call ran on a GPU stream, yet CUPTI saw {kinds} run "
+            "on the GPU: work MLX did on its own, launched by no primitive; listed, not drawn")
+
+
 def fill_recording(captured: NativeRun, recording: Recording) -> None:
     """One op per timed primitive of a finished run (one per kernel on a traced GPU),
     start and end measured."""
     assert captured.clock is not None
-    kernels = (GpuKernels(captured.kernels, captured.graphs) if captured.kernels is not None
-               else None)
+    kernels = None
+    if captured.kernels is not None and gpu_primitives(captured):
+        kernels = GpuKernels(captured.kernels, captured.graphs)
+    elif captured.kernels is not None and (captured.kernels.kernels or captured.kernels.copies):
+        recording.notes.append(_not_the_calls(captured.kernels))
     ops = NativeOps(recording, captured.t0, captured.clock, kernels)
     for graph in captured.graphs:
         ops.add(graph, 0.0)

@@ -111,7 +111,7 @@ def _unimem(events: list[Any], raw_meta: object) -> Recording:
     skipped: Counter[str] = Counter()
     for i, raw in enumerate(events):
         ev, ph = _event(i, raw)
-        if ph == "X" and ev.get("cat") == "op":
+        if ph == "X" and ev.get("cat") in _OP_CATEGORIES:
             _add(ops, where, _timed(ev, fmt, n_lanes), ev.at, "args.")
         elif ph == "C" and ev.get("name") == "MLX memory":
             a = ev.fields("args")
@@ -189,6 +189,8 @@ def _timed(ev: Fields, fmt: int, n_lanes: int) -> Op:
 
 
 ACTIVITIES = ("", "kernel", "memcpy", "memset")
+# an op's slice is in category "op" (an MLX primitive) or its activity (a CUPTI record)
+_OP_CATEGORIES = ("op", *ACTIVITIES[1:])
 
 
 def _activity(f: Fields) -> str:
