@@ -82,6 +82,14 @@ def test_diff_counts_and_times_per_kind_and_stream():
     assert repr(um.diff(a, a)).count("note") == 0
 
 
+def test_diff_counts_a_primitive_once_and_times_all_its_kernels():
+    """A GEMM and its split-K reduction: two kernel bars of one Matmul call."""
+    a = make_recording([(0, "matmul", 0, 2, ()), (0, (("matmul", 0),), 2, 3, ())])
+    b = make_recording([(0, "matmul", 0, 1, ())])
+    row = um.diff(a, b).row("matmul", "cpu")
+    assert row.counts == (1, 1) and row.times == pytest.approx((3.0, 1.0))
+
+
 def test_diff_rejects_bad_input():
     with pytest.raises(ValueError, match="at least two"):
         um.diff(diamond())

@@ -179,6 +179,19 @@ def test_unattributed_kernels_and_copies_are_drawn_not_dropped():
     assert copy.nbytes == 8192 and copy.detail == "memcpy device to host, device to managed"
 
 
+@pytest.mark.parametrize("run", ["mlp_step", "transformer"])
+def test_a_primitive_with_several_kernels_is_counted_once(run):
+    """A split-K GEMM is two kernels of one AddMM: a bar each, one call counted."""
+    rec = _recording_of(RUNS[run])
+    primitives = Counter(n["name"] for n in RUNS[run]["nodes"] if n["device"] == "gpu")
+    for name in ("Matmul", "AddMM"):
+        assert rec.count(name) == primitives[name]
+    further = [op for op in rec.ops if op.count == 0]
+    assert further and all(" of this " in op.detail and op.name == op.calls[0][0]
+                           for op in further)
+    assert len(rec.ops) == len(kernels_of(RUNS[run]))  # still a bar per kernel
+
+
 def test_gpu_work_of_a_run_with_no_gpu_primitive_is_listed_not_drawn():
     """MLX's CUDA build runs work of its own (event_signal_kernel) even when every
     primitive of the call ran on CPU streams: a note lists it; no GPU lane appears."""

@@ -119,11 +119,14 @@ def test_kernels_and_copies_round_trip():
     rec.ops += [
         um.Op(0, 0, "Exp", 0.0, start=0.0, end=1e-6, start_measured=True, activity="kernel",
               detail="kernel cu::unary_v<Exp>"),
-        um.Op(1, 1, "memcpy", 1e-6, start=2e-6, end=3e-6, start_measured=True, nbytes=64,
+        um.Op(1, 0, (("Exp", 0),), 1e-6, start=1e-6, end=2e-6, start_measured=True,
+              activity="kernel", detail="kernel reduce (2 of 2 of this Exp)"),
+        um.Op(2, 1, "memcpy", 1e-6, start=2e-6, end=3e-6, start_measured=True, nbytes=64,
               activity="memcpy", detail="memcpy device to host"),
     ]
     trace = rec.to_chrome_trace()
-    assert [e["cat"] for e in trace["traceEvents"] if e["ph"] == "X"] == ["kernel", "memcpy"]
+    assert sorted(e["cat"] for e in trace["traceEvents"] if e["ph"] == "X") == [
+        "kernel", "kernel", "memcpy"]
     q = um.Recording.load(trace)
     assert repr(q) == repr(rec) and not any("not loaded" in n for n in q.notes)
     assert [(o.activity, o.detail, o.nbytes) for o in q.ops] == [

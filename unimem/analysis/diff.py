@@ -65,7 +65,8 @@ def _kind_totals(rec: Recording) -> tuple[Totals, bool]:
         calls, dur = op.count, op.duration or 0.0
         for kind, k in op.calls:  # a mixed segment's time apportioned per call (derived)
             c, t, d = out.get((kind, names[op.lane]), (0, 0.0, False))
-            out[(kind, names[op.lane])] = (c + k, t + dur * k / calls, d or split)
+            share = dur * k / calls if calls else dur  # calls 0: a further kernel of a call
+            out[(kind, names[op.lane])] = (c + k, t + share, d or split)
     return out, mixed
 
 

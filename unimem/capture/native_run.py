@@ -217,12 +217,13 @@ class NativeOps:
                 self._op_of[pn.id] = op.id
                 continue
             assert kernels is not None
-            for k in runs:  # in the order they ran; each reads what the primitive reads
+            for i, k in enumerate(runs):  # in the order they ran; each reads what it reads
                 start, end = kernels.seconds(k.start) - self.t0, kernels.seconds(k.end) - self.t0
-                op = Op(len(rec.ops), lane.id, ((pn.name, 1),), start, start=start, end=end,
-                        inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
+                part = f" ({i + 1} of {len(runs)} of this {pn.name})" if len(runs) > 1 else ""
+                op = Op(len(rec.ops), lane.id, ((pn.name, 0 if i else 1),), start, start=start,
+                        end=end, inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
                         nbytes=nbytes, start_measured=True, activity="kernel",
-                        detail=f"kernel {short_kernel_name(k.name)}")
+                        detail=f"kernel {short_kernel_name(k.name)}{part}")
                 rec.add_op(op)
                 self._op_of[pn.id] = op.id
 

@@ -223,9 +223,10 @@ def _calls(f: Fields, key: str) -> Calls:
     out = []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, list) or len(pair) != 2:
-            f.at.fail(f"{field}[{i}]", pair, "a [kind, count] pair: a string and an integer >= 1")
+            f.at.fail(f"{field}[{i}]", pair, "a [kind, count] pair: a string and an integer >= 0")
+        # 0: a further kernel of a primitive whose call an earlier bar counted
         out.append((text(f.at, f"{field}[{i}][0]", pair[0]),
-                    integer(f.at, f"{field}[{i}][1]", pair[1], 1)))
+                    integer(f.at, f"{field}[{i}][1]", pair[1], 0)))
     return tuple(out)
 
 

@@ -67,7 +67,10 @@ class Op:
     nbytes: int = 0
     start_measured: bool = False
     detail: str = ""
-    # what the device recorded, where the bar is one (CUPTI's activity kinds): "kernel",
+    # A primitive that launched several kernels has a bar per kernel: the first counts
+    # the call (("Matmul", 1),), the others count none (("Matmul", 0),), so that
+    # Recording.count() counts primitives and calls, never kernels.
+    # What the device recorded, where the bar is one (CUPTI's activity kinds): "kernel",
     # "memcpy" or "memset"; "" for an MLX primitive, call or segment
     activity: str = ""
 
@@ -83,7 +86,7 @@ class Op:
         Untracked work always shows its count ("untracked ×1"): it counts arrays made
         unseen, not one call."""
         (kind, k), *more = self.calls
-        if k == 1 and not more and kind != UNTRACKED_LANE:
+        if k <= 1 and not more and kind != UNTRACKED_LANE:
             return kind
         return " + ".join(f"{kind} ×{k}" for kind, k in self.calls)
 
