@@ -8,16 +8,19 @@ Workloads: (a) the MLX docs' ``fun`` under each placement this machine offers,
 (b) a 1,000-op chain over two streams (split: 500 then 500 after one
 cross-stream edge; alternating: every op on the other stream), (c) a small
 ``mlx.nn`` MLP training step (value_and_grad + optimizer), (d) 20,000 ops, each on the
-other stream. Run from the repo root:
+other stream. On MLX's CUDA build with cupti-python, the native method's GPU rows
+are kernels timed by CUPTI: those rows say ``native+cupti``. ``--cpu`` keeps every
+workload on CPU streams (and the MLP on the CPU), for a GPU machine's CPU-stream
+figures. Run from the repo root:
 
-    PYTHONPATH=. python3 benchmarks/overhead.py [--quick] [--rounds N] [--modes op,segment]
+    PYTHONPATH=. python3 benchmarks/overhead.py [--quick] [--cpu] [--rounds N] [--modes op,segment]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 
 import mlx.core as mx
@@ -74,8 +77,8 @@ def mlp_step_call() -> Call:
     return bind(mlp_step, (x, y), {})
 
 
-def workloads() -> dict[str, Call]:
-    gpu = mx.is_available(mx.gpu)
+def workloads(gpu: bool) -> dict[str, Call]:
+    """The workloads, on the GPU and the CPU where ``gpu``, else on CPU streams only."""
     a = mx.random.uniform(shape=(4096, 512))  # the sizes of MLX's docs example
     b = mx.random.uniform(shape=(512, 4))
     x = mx.random.uniform(shape=(1024,))
@@ -105,6 +108,7 @@ class Result:
     plain: list[float]
     wall: dict[str, list[float]]
     makespan: dict[str, list[float]]
+    cupti: set[str] = field(default_factory=set)  # modes whose runs had CUPTI's kernels
 
 
 def _plain(call: Call) -> float:
@@ -114,9 +118,9 @@ def _plain(call: Call) -> float:
 
 
 def measure(call: Call, modes: list[str], rounds: int) -> Result:
-    """Interleave plain and instrumented runs; rotate the order each round. The native
-    method times CPU streams only: where a run has GPU primitives it records with
-    segment instead, so it is left out of that workload's rows."""
+    """Interleave plain and instrumented runs; rotate the order each round. Where a run
+    has GPU primitives and CUPTI cannot trace their kernels, the native method records
+    with segment instead, so it is left out of that workload's rows."""
     for _ in range(2):
         _plain(call)
     for mode in list(modes):
@@ -130,6 +134,8 @@ def measure(call: Call, modes: list[str], rounds: int) -> Result:
                 res.plain.append(_plain(call))
                 continue
             rec = instrumented_run(call, job)
+            if any(op.activity == "kernel" for op in rec.ops):
+                res.cupti.add(job)
             res.wall[job].append(rec.wall or 0.0)
             res.makespan[job].append(rec.makespan or 0.0)
     return res
@@ -141,7 +147,8 @@ def report(name: str, res: Result) -> list[str]:
     lines = [f"{name}: plain median {fmt_time(med)}, min {fmt_time(low)}"]
     for mode, walls in res.wall.items():
         w, m = statistics.median(walls), statistics.median(res.makespan[mode])
-        lines.append(f"  {mode:<10} instrumented {fmt_time(w):>10}  ratio {w / med:5.2f}×  "
+        label = f"{mode}+cupti" if mode in res.cupti else mode
+        lines.append(f"  {label:<12} instrumented {fmt_time(w):>10}  ratio {w / med:5.2f}×  "
                      f"makespan ratio {m / med:5.2f}×  |  min/min {min(walls) / low:5.2f}×  "
                      f"makespan min/min {min(res.makespan[mode]) / low:5.2f}×")
     return lines
@@ -157,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--modes", default=",".join(
         m for m in MODES if m != "native" or native.available()))
     ap.add_argument("--only", default="", help="run workloads whose name contains this")
+    ap.add_argument("--cpu", action="store_true",
+                    help="CPU streams only, the MLP on the CPU too (a GPU machine's CPU figures)")
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES]
@@ -168,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"native method left out: {native.why_unavailable()}")
     print(f"{rounds} interleaved rounds per workload. ratio: median over the plain median; "
           "min/min: fastest instrumented run over the fastest plain run")
-    for name, call in workloads().items():
+    gpu = mx.is_available(mx.gpu) and not args.cpu
+    if not gpu:
+        mx.set_default_device(mx.cpu)  # the MLP step, and every unplaced array
+    for name, call in workloads(gpu).items():
         if args.only and args.only not in name:
             continue
         print("\n".join(report(name, measure(call, modes, rounds))), flush=True)
