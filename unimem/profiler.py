@@ -21,6 +21,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from .analysis.gpu import gpu_activity
 from .capture import cuda_kernels, native, native_run
 from .capture.call import Call, bind
 from .capture.intercept import Interceptor
@@ -126,6 +127,9 @@ def _native_run(call: Call, segment_size: int) -> Recording:
     recording.wall = captured.wall
     recording.memory.append(sample_now(captured.wall))
     native_run.fill_recording(captured, recording)
+    gpu = gpu_activity(recording).summary()
+    if gpu:
+        recording.notes.append(gpu)
     recording.graph = native_run.to_graph(captured, call.title, call.placement.names,
                                           platform().mlx_version)
     recording.notes.append(f"distortion: {MODES['native'].distortion}")

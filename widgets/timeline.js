@@ -12,6 +12,7 @@
 // words and colours are chosen here.
 //   _meta      JSON:
 //     recordings [{label, title, placement: {parameter: device}, method,
+//                  gpu: null or {kernels, busy, span, host_bound} (CUPTI's kernels),
 //                  timing: null (no plain runs to compare with) or {plain_median,
 //                  wall, makespan} in seconds (wall, makespan may be null),
 //                  ops_total, ops: [first bar, count], measured_starts (ops whose
@@ -187,6 +188,15 @@ function fidelityLines(rec) {
   return lines;
 }
 
+// CUPTI's kernels: how much of their span the GPU was busy, and whether the host held it up.
+function gpuWords(rec) {
+  const g = rec.gpu;
+  if (!g) return "";
+  const idle = g.span > 0 ? Math.round(100 * (1 - g.busy / g.span)) : 0;
+  return `GPU busy ${fmtTime(g.busy)} of a ${fmtTime(g.span)} kernel span (idle ${idle}%)` +
+    (g.host_bound ? ", host-bound" : "");
+}
+
 function legend(meta) {
   const recs = meta.recordings, ink = "#555"; // the bar styles, whatever the device
   const span = (html) => `<span>${html}</span>`;
@@ -215,10 +225,12 @@ function recordingTitle(rec, top) {
   // What looking cost comes first, right after the title: the header clips what does not
   // fit, and these ratios say how far the picture is from a plain run.
   const cost = lines.slice(1).join(" · ");
-  const facts = [shown + flight, ...(starts ? [`measured ends, ${starts}`] : []), lines[0]].join(" · ");
+  const gpu = gpuWords(rec);
+  const facts = [shown + flight, ...(starts ? [`measured ends, ${starts}`] : []), ...(gpu ? [gpu] : []),
+    lines[0]].join(" · ");
   node.innerHTML = `<b>${esc(title)}</b>${placement ? ` (${esc(placement)})` : ""}` +
     (cost ? ` · <span class="unimem-distortion">${esc(cost)}</span>` : "") + `<br>${esc(facts)}`;
-  node.title = lines.join("\n");
+  node.title = [...lines, ...(gpu ? [gpu] : [])].join("\n");
   return node;
 }
 

@@ -114,3 +114,22 @@ def test_starts_empty_then_follows_refreshes(browser):
         assert drawn == {"lanes": 2, "bars": 4, "flows": 3}  # the window: ops 2..5
         assert "showing last 4 of 6 ops" in page.locator(".unimem-recording-title").inner_text()
         assert not page.unimem_errors
+
+
+def test_the_header_says_how_busy_the_gpu_was(browser):
+    """Kernel bars (CUPTI's): the header gives busy of the kernels' span and host-bound,
+    the numbers analysis/gpu.py computes."""
+    import unimem as um
+
+    rec = Recording("kernels", {}, "native", "measured: test", [Lane(0, "gpu", "gpu", 0)])
+    for i in range(4):  # 1 ms of work spread over 7 ms
+        rec.ops.append(Op(i, 0, "Exp", 2e-3 * i, 2e-3 * i, 2e-3 * i + 0.25e-3,
+                          start_measured=True, activity="kernel"))
+    rec.wall = 10e-3
+    act = um.gpu_activity(rec)
+    assert act.host_bound
+    with serve(Timeline(rec)) as url, browser_page(browser) as page:
+        open_timeline(page, url)
+        title = page.locator(".unimem-recording-title").first.inner_text()
+        assert (f"GPU busy {fmt_time(act.busy)} of a {fmt_time(act.span)} kernel span "
+                f"(idle {act.idle_fraction:.0%}), host-bound") in title

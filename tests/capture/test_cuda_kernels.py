@@ -224,6 +224,22 @@ def test_gpu_activity_of_a_stored_all_gpu_run_is_host_bound():
     assert text.startswith("GPU activity: 501 kernels, busy ") and "host-bound" in text
 
 
+def test_a_traced_recording_says_how_busy_the_gpu_was():
+    """The header of a timeline and a one-line summary: from the kernel bars."""
+    import unimem as um
+    from unimem.views.timeline_payload import pack
+
+    rec = _recording_of(RUNS["fun_gpu"])
+    act = um.gpu_activity(rec)
+    (meta,) = pack([rec], ["fun"], 10_000).meta["recordings"]
+    assert meta["gpu"] == {"kernels": 501, "busy": act.busy, "span": act.span,
+                           "host_bound": act.host_bound}
+    assert act.summary().startswith("GPU busy ") and "kernel span (idle " in act.summary()
+    cpu = Recording("cpu", {}, "native", "measured natively")
+    assert um.gpu_activity(cpu).summary() == ""
+    assert pack([cpu], ["cpu"], 10).meta["recordings"][0]["gpu"] is None
+
+
 def test_gpu_activity_counts_overlapping_kernels_once():
     import unimem as um
     from unimem.model.recording import Lane, Op

@@ -46,6 +46,16 @@ class GpuActivity(TextRepr):
         window = self.wall if self.wall else self.span
         return self.kernels > 0 and self.busy < 0.5 * window
 
+    def summary(self) -> str:
+        """One line for a widget header or a recording's note ("" without kernels)."""
+        if not self.kernels:
+            return ""
+        text = (f"GPU busy {fmt_time(self.busy)} of a {fmt_time(self.span)} kernel span "
+                f"(idle {self.idle_fraction:.0%})")
+        if self.wall:
+            text += f", {self.busy / self.wall:.0%} of the run"
+        return text + ("; host-bound" if self.host_bound else "")
+
     def lines(self) -> list[str]:
         if not self.kernels:
             return ["GPU activity: no kernels were recorded (not a CUPTI-traced GPU run)"]

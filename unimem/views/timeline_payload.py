@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from ..analysis.gpu import gpu_activity
 from ..model.recording import Flow, Op, Recording
 
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
@@ -46,11 +47,21 @@ class TimingMeta(TypedDict):
     makespan: float | None
 
 
+class GpuMeta(TypedDict):
+    """How busy the GPU was (analysis/gpu.py), in seconds: busy of the kernels' span."""
+
+    kernels: int
+    busy: float
+    span: float
+    host_bound: bool
+
+
 class RecordingMeta(TypedDict):
     label: str
     title: str
     placement: dict[str, str]  # stream parameter -> device, in the recording's order
     method: str  # how the recording was made
+    gpu: GpuMeta | None  # where CUPTI timed kernels, else None
     timing: TimingMeta | None  # None: no plain runs to compare with (live or loaded)
     ops_total: int  # ops in the recording; only the window's are packed
     ops: list[int]  # [first bar, count] in the op columns
@@ -146,6 +157,15 @@ def _info(key: tuple[Any, ...]) -> str:
     text = ", ".join(f"{tuple(s)} {d}" for s, d in zip(shapes, dtypes))
     calls = f"{count} MLX calls" if count > 1 else ""
     return "; ".join(x for x in (text, calls, detail) if x)
+
+
+def _gpu(rec: Recording) -> GpuMeta | None:
+    """The GPU's busy and idle time over the whole recording, where it has kernels."""
+    if not any(op.activity == "kernel" for op in rec.ops):
+        return None
+    act = gpu_activity(rec)
+    return {"kernels": act.kernels, "busy": act.busy, "span": act.span,
+            "host_bound": act.host_bound}
 
 
 def _timing(rec: Recording) -> TimingMeta | None:
@@ -244,7 +264,8 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         measured = np.count_nonzero(table[:, _FLAGS].astype(np.uint8) & START_MEASURED)
         recs.append({
             "label": label, "title": rec.title, "placement": dict(rec.placement),
-            "method": rec.method, "timing": _timing(rec), "ops_total": total,
+            "method": rec.method, "gpu": _gpu(rec), "timing": _timing(rec),
+            "ops_total": total,
             "ops": [n_ops, len(ops)], "measured_starts": int(measured),
             "in_flight": int(np.isnan(ends).sum()),
             "flows": [n_flows, len(flows)], "memory": [n_mem, len(mem)],
