@@ -127,9 +127,9 @@ def _native_run(call: Call, segment_size: int) -> Recording:
     recording.wall = captured.wall
     recording.memory.append(sample_now(captured.wall))
     native_run.fill_recording(captured, recording)
-    gpu = gpu_activity(recording).summary()
-    if gpu:
-        recording.notes.append(gpu)
+    busy = gpu_activity(recording).summary()
+    if busy:
+        recording.notes.append(busy)
     recording.graph = native_run.to_graph(captured, call.title, call.placement.names,
                                           platform().mlx_version)
     recording.notes.append(f"distortion: {MODES['native'].distortion}")
