@@ -117,3 +117,22 @@ def test_observe_replaces_a_bound_with_pages_the_probe_saw_move():
         tax.observe(3, before, after)
     with pytest.raises(ValueError, match="same array"):
         tax.observe(0, before, _probe([0]))
+
+
+def test_a_cupti_recording_carries_what_the_run_copied():
+    """memcpy bars (CUPTI's, measured on the device) are summed beside the models."""
+    rec = Recording("handoff", {}, "native", "measured natively", platform={"backend": "cuda"})
+    rec.lanes += [Lane(0, "gpu", "gpu", 0), Lane(1, "cpu", "cpu", 0),
+                  Lane(2, "gpu copies", "gpu", -1)]
+    rec.ops += [Op(0, 0, "Exp", 0.0, start=0.0, end=1e-3, start_measured=True,
+                   activity="kernel", nbytes=4096),
+                Op(1, 2, "memcpy", 1e-3, start=1e-3, end=1.5e-3, start_measured=True,
+                   activity="memcpy", nbytes=4096, detail="memcpy device to device, device "
+                   "to managed"),
+                Op(2, 1, "Sum", 1e-3, start=1.6e-3, end=2e-3, start_measured=True, inputs=(0,))]
+    rec.flows.append(Flow(0, 2, DEVICE_SWITCH, 4096))
+    tax = um.copy_tax(rec)
+    assert (tax.copies, tax.copied_bytes) == (1, 4096)
+    assert tax.copy_seconds == pytest.approx(0.5e-3)
+    assert "measured on the device (CUPTI): 1 memcpy, 4.0 KiB in " in repr(tax)
+    assert um.copy_tax(_graph(), backend="cuda").copies == 0  # a graph ran nowhere

@@ -16,6 +16,9 @@ figures are kept apart:
   a bound, until :meth:`CopyTax.observe` replaces a row with the pages
   ``um.residency`` saw move (before and after the consumer ran).
 
+A recording traced with CUPTI (MLX's CUDA build) also carries what the run did copy,
+measured on the device: its memcpy bars, summed into the table's last figure.
+
 Which of those rules applies is the backend the figures are for: the one a
 recording names, or the one passed in. A traced graph ran nowhere, so it needs
 one passed; ``um.copy_tax`` (``unimem/copytax.py``) supplies this machine's.
@@ -69,6 +72,11 @@ class CopyTax(TextRepr):
     backend: str
     edges: list[EdgeTax]
     bandwidth: float = PCIE_BANDWIDTH
+    # what the run copied, measured on the device by CUPTI (a recording's memcpy bars):
+    # how many, their bytes and their time; 0 where nothing was traced
+    copies: int = 0
+    copied_bytes: int = 0
+    copy_seconds: float = 0.0
 
     @property
     def nbytes(self) -> int:
@@ -111,6 +119,9 @@ class CopyTax(TextRepr):
                    f"{fmt_time(self.bus_seconds)} at {self.bandwidth / 1e9:.0f} GB/s "
                    "(model, not measured)")
         out.append(f"  this platform: {PLATFORM_BASIS[self.backend]}")
+        if self.copies:
+            out.append(f"  measured on the device (CUPTI): {plural(self.copies, 'memcpy')}, "
+                       f"{fmt_bytes(self.copied_bytes)} in {fmt_time(self.copy_seconds)}")
         seen = sum(e.observed for e in self.edges)
         if seen:
             out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
@@ -181,7 +192,10 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
         raise ArgumentValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, "
                                  f"got {backend!r}{why}")
     edges = [_edge(src, dst, kind, nbytes, backend) for src, dst, kind, nbytes in crossings]
-    return CopyTax(source.title, backend, edges, float(bandwidth))
+    copies = [op for op in source.ops if op.activity == "memcpy" and op.duration is not None
+              ] if isinstance(source, Recording) else []
+    return CopyTax(source.title, backend, edges, float(bandwidth), len(copies),
+                   sum(op.nbytes for op in copies), sum(op.duration or 0.0 for op in copies))
 
 
 def recorded_backend(source: object) -> str | None:
