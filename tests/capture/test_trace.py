@@ -29,6 +29,9 @@ def test_docs_example_streams_read_from_the_export(fun, ab):
     (edge,) = g.cross_stream_edges
     assert edge.kind == CROSS_STREAM and edge.dst == sync.index
     assert g.nodes[edge.src].name == "Exp"
+    # and the graph says where that node comes from, and why a profile has no bar for it
+    (note,) = [n for n in g.notes if n.startswith("Synchronizer")]
+    assert "unimem adds it where mx.eval makes one" in note and "no bar" in note
 
 
 def test_operator_lands_on_default_stream_with_internal_primitives(ab):

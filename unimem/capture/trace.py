@@ -103,6 +103,9 @@ def capture(call: Call) -> Graph:
                      f"against {', '.join(v + 'x' for v in KNOWN_VERSIONS)}")
     notes.append("traced with mx.export_function, which merges identical subgraphs (CSE) "
                  "the way mx.compile does")
+    notes.append("Synchronizer: not in the export file; unimem adds it where mx.eval makes one "
+                 "to wait for every output (eval_impl, https://github.com/ml-explore/mlx/blob/"
+                 "v0.32.1/mlx/transforms.cpp). It runs no kernel, so a profile has no bar for it")
     return Graph(call.title, call.placement.names, nodes, arrays, export.output_ids,
                  platform().mlx_version, notes)
 
