@@ -6,6 +6,7 @@ and names the argument, what was given and what is accepted.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mlx.core as mx
@@ -136,9 +137,28 @@ def test_ordinary_strings_pass_through_untouched(a):
     assert rec.placement == {"d": "cpu"}
 
 
-def test_a_parameter_passed_on_still_goes_by_its_value(a):
+def test_a_parameter_passed_on_to_a_helper_that_places_work_is_a_stream(a):
     def outer(a, d):
-        return one(a, d)  # the source cannot tell: a well-formed name places work
+        return one(a, d)  # one() passes its d as stream=
+
+    def by_name(a, place):
+        return one(a, d=place)
+
+    def twice(a, d):
+        return outer(a, d)
+
+    for f in (outer, by_name, twice):
+        (param,) = {outer: ["d"], by_name: ["place"], twice: ["d"]}[f]
+        assert bind(f, (a,), {param: "cpu:1"}).placement.names == {param: "cpu:1"}
+        with pytest.raises(ArgumentValueError, match=f"stream parameter '{param}'"):
+            bind(f, (a,), {param: "gpu0"})
+
+
+def test_a_parameter_passed_where_the_source_cannot_tell_goes_by_its_value(a):
+    helper = functools.partial(one)  # no source to read
+
+    def outer(a, d):
+        return helper(a, d)
 
     assert bind(outer, (a,), {"d": "cpu:1"}).placement.names == {"d": "cpu:1"}
     assert bind(outer, (a,), {"d": "gpu0"}).kwargs == {"d": "gpu0"}

@@ -8,7 +8,9 @@ an ordinary option that happens to read "cpu" (``backend="cpu"``, compared in
 an ``if``) looks like a stream name. The function's source settles both:
 
 * ``streams``: parameters passed as ``stream=`` to any call, or as the first
-  argument of ``mx.stream(...)`` / ``mx.synchronize(...)``;
+  argument of ``mx.stream(...)`` / ``mx.synchronize(...)``, or handed on to a
+  Python function of the program that uses that argument as a stream
+  (``helper(x, s)``, ``helper(x, d=s)``: read through up to three such calls);
 * ``plain``: parameters only ever read as plain values: compared, formatted into
   a string (or printed), used as a subscript or a condition (never passed to any
   other call, stored or returned, where they might yet become a stream).
@@ -37,13 +39,17 @@ class ParamUse:
     plain: frozenset[str] = frozenset()
 
 
-def param_use(fun: Callable[..., Any]) -> ParamUse:
+_DEPTH = 3  # calls followed into helpers: enough for a wrapper of a wrapper
+
+
+def param_use(fun: Callable[..., Any], _depth: int = _DEPTH) -> ParamUse:
     """Which of ``fun``'s parameters its source uses as streams, and which as plain values."""
     node = _function_node(fun)
     if node is None:
         return ParamUse()
     a = node.args
     params = {p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
+    names = _names_of(fun)
     parents = {child: parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
     streams: set[str] = set()
     other: set[str] = set()
@@ -55,7 +61,8 @@ def param_use(fun: Callable[..., Any]) -> ParamUse:
                 continue
             seen.add(name.id)
             parent = parents.get(name)
-            if _as_stream(name, parent):
+            if _as_stream(name, parent) or (
+                    _depth > 0 and _forwarded_as_stream(name, parent, parents, names, _depth)):
                 streams.add(name.id)
             elif not _plain(name, parent):
                 other.add(name.id)
@@ -92,6 +99,49 @@ def _as_stream(name: ast.Name, parent: ast.AST | None) -> bool:
         called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         return called in _STREAM_CALLS
     return False
+
+
+def _names_of(target: Callable[..., Any]) -> dict[str, Any]:
+    """What names in ``target``'s body refer to: its globals, then its closure."""
+    fun: Any = inspect.unwrap(target)
+    if not inspect.isfunction(fun):
+        fun = getattr(fun, "__func__", None) or getattr(type(fun).__call__, "__func__", None)
+    if not inspect.isfunction(fun):
+        return {}
+    names = dict(fun.__globals__)
+    for cell_name, cell in zip(fun.__code__.co_freevars, fun.__closure__ or ()):
+        try:
+            names[cell_name] = cell.cell_contents
+        except ValueError:  # an empty cell: not yet assigned
+            pass
+    return names
+
+
+def _forwarded_as_stream(name: ast.Name, parent: ast.AST | None,
+                         parents: dict[ast.AST, ast.AST], names: dict[str, Any],
+                         depth: int) -> bool:
+    """``name`` handed to a Python function (``helper(x, name)``, ``helper(d=name)``)
+    whose own source uses that parameter as a stream."""
+    call = parents.get(parent) if isinstance(parent, ast.keyword) else parent
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return False
+    helper = names.get(call.func.id)
+    if not inspect.isfunction(helper):
+        return False
+    try:
+        sig = inspect.signature(helper)
+    except (TypeError, ValueError):
+        return False
+    if isinstance(parent, ast.keyword):
+        target = parent.arg
+    elif name in call.args and not any(isinstance(x, ast.Starred) for x in call.args):
+        positional = [p.name for p in sig.parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        index = call.args.index(name)
+        target = positional[index] if index < len(positional) else None
+    else:
+        return False
+    return target is not None and target in param_use(helper, depth - 1).streams
 
 
 def _plain(name: ast.Name, parent: ast.AST | None) -> bool:
