@@ -179,3 +179,22 @@ def test_run_button_on_another_thread_without_a_loop_says_so(explored):
     clicker.join()
     assert len(e.results) == 1  # nothing measured on the other thread's streams
     assert "another thread" in e.status.value and "unimem-error" in e.status.value
+
+
+def test_run_on_another_thread_raises_instead_of_measuring_on_its_streams(explored):
+    e = explored
+    caught: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            e.run(d2="cpu:1")
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test's thread
+            caught.append(exc)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    (exc,) = caught
+    assert isinstance(exc, um.WrongThreadError) and isinstance(exc, RuntimeError)
+    assert "another thread than the one that made the widget" in str(exc)
+    assert len(e.results) == 1  # nothing measured

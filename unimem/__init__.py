@@ -31,6 +31,7 @@ from .errors import (
     NoArraysError,
     TraceFormatError,
     UnimemError,
+    WrongThreadError,
 )
 from .explorer import Explore, explore
 from .memory.registry import Registry, track
@@ -88,6 +89,7 @@ __all__ = [
     "UnimemError",
     "Waits",
     "Watch",
+    "WrongThreadError",
     "ZeroCopyReport",
     "about",
     "compare",

@@ -19,6 +19,12 @@ class GPUUnavailableError(UnimemError, RuntimeError):
     """A GPU stream was asked for on an MLX build that has no GPU."""
 
 
+class WrongThreadError(UnimemError, RuntimeError):
+    """Work asked of a widget on another thread than the one that made it: MLX's streams
+    belong to their thread ("cpu:1" on another thread is another stream), so it would
+    measure somewhere else than the cell did."""
+
+
 class ExportFormatError(UnimemError, RuntimeError):
     """MLX's export file did not have the layout this MLX version is known to write."""
 

@@ -22,7 +22,7 @@ from .capture.call import Call, bind
 from .capture.streams import StreamLike, gpu_available, parse_name
 from .checks import check_window
 from .comparison import Comparison, Row
-from .errors import ArgumentValueError
+from .errors import ArgumentValueError, WrongThreadError
 from .model.recording import Recording
 from .model.text import fmt_placement, html_table, plural
 from .profiler import AUTO, profile_call
@@ -81,8 +81,16 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     def run(self, **placement: StreamLike) -> Recording:
         """Measure under ``placement`` (unnamed parameters keep their current stream).
 
-        The dropdowns follow, without triggering a second run. Errors propagate.
+        The dropdowns follow, without triggering a second run. Errors propagate. Only on
+        the thread that made the widget (:class:`WrongThreadError` elsewhere): MLX's
+        streams belong to their thread, so another thread would measure on others.
         """
+        if threading.get_ident() != self._thread:
+            raise WrongThreadError(
+                "Explore.run() was called on another thread than the one that made the "
+                "widget; MLX's streams belong to their thread, so it would measure on other "
+                "streams than the cell did. Call run() on the widget's thread (the kernel's "
+                "main thread); its controls hand their runs to that thread themselves.")
         try:
             call = self.call.with_placement(placement)  # ValueError for unknown parameters
             self.status.value = html.escape(f"running {call.placement.label} …")
