@@ -13,6 +13,7 @@ from factory import make_recording
 import unimem as um
 from unimem.memory.registry import Registry
 from unimem.model.memory import ALLOCATED, EVALUATED, FREED, LAZY
+from unimem.model.text import PRE_STYLE
 
 MIB = 2**20
 
@@ -100,10 +101,11 @@ def test_repr_is_a_deterministic_table():
     mx.eval(x)
     reg = um.track(x=x)
     text = repr(reg)
-    assert text.splitlines()[0] == "Registry: 1 arrays (1 alive)"
+    assert text.splitlines()[0] == "Registry: 1 array (1 alive)"
     assert "x     3×5    float32  60 B" in text
     assert "0x" not in text
-    assert reg._repr_html_() == f"<pre class='unimem-registry'>{html.escape(text)}</pre>"
+    assert reg._repr_html_() == (f"<pre class='unimem-registry' style='{PRE_STYLE}'>"
+                                  f"{html.escape(text)}</pre>")
 
 
 def test_bad_input():

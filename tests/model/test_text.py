@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from unimem.model.text import (
+    PRE_STYLE,
     TextRepr,
     fmt_bytes,
     fmt_dtype,
@@ -14,6 +15,7 @@ from unimem.model.text import (
     html_table,
     plural,
     pre_html,
+    prose,
     text_table,
 )
 
@@ -46,7 +48,10 @@ def test_html_escapes_every_cell_and_text():
     table = html_table([["<h>"], ["a&b"]], "unimem-x")
     assert table == ("<table class='unimem-x'><tr><th>&lt;h&gt;</th></tr>"
                      "<tr><td>a&amp;b</td></tr></table>")
-    assert pre_html("x < y", "unimem-y") == "<pre class='unimem-y'>x &lt; y</pre>"
+    # words stay whole: JupyterLab's own <pre> style (word-break: break-all) is overridden
+    assert pre_html("x < y", "unimem-y") == (
+        f"<pre class='unimem-y' style='{PRE_STYLE}'>x &lt; y</pre>")
+    assert "word-break: normal" in PRE_STYLE
 
 
 def test_text_repr_gives_repr_and_html_from_one_source():
@@ -58,7 +63,8 @@ def test_text_repr_gives_repr_and_html_from_one_source():
 
     r = Report()
     assert repr(r) == "Report <of> things\n  a & b"
-    assert r._repr_html_() == "<pre class='unimem-test'>Report &lt;of&gt; things\n  a &amp; b</pre>"
+    assert r._repr_html_() == (f"<pre class='unimem-test' style='{PRE_STYLE}'>"
+                               "Report &lt;of&gt; things\n  a &amp; b</pre>")
 
 
 def test_every_report_in_the_package_uses_the_one_protocol():
@@ -70,3 +76,14 @@ def test_every_report_in_the_package_uses_the_one_protocol():
     reports = [obj for obj in vars(um).values()
                if inspect.isclass(obj) and "_repr_html_" in vars(obj)]
     assert reports == [], [r.__name__ for r in reports]
+
+
+def test_prose_wraps_between_words_with_a_hanging_indent():
+    line = "  note: " + " ".join(["primitive"] * 20) + " Copy_and_StopGradient_stay_unwrapped"
+    lines = prose(line, width=60)
+    assert len(lines) > 1 and all(len(x) <= 60 for x in lines)
+    assert all(x.startswith("      ") for x in lines[1:])  # two past the note's indent + 4
+    assert " ".join(x.strip() for x in lines) == line.strip()  # no word split or lost
+    assert prose("  short", width=60) == ["  short"]
+    long_word = "x" * 80
+    assert prose(long_word, width=60) == [long_word]  # never broken inside a word

@@ -124,12 +124,13 @@ class CopyTax(TextRepr):
                        f"{fmt_bytes(self.copied_bytes)} in {fmt_time(self.copy_seconds)}")
         seen = sum(e.observed for e in self.edges)
         if seen:
-            out.append(f"  observed with the page probe: {seen} of {len(self.edges)} edges")
+            out.append(f"  observed with the page probe: {seen} of "
+                       f"{plural(len(self.edges), 'edge')}")
         rows = self.table()
         if len(rows) > 1:
             out += text_table(rows[: max_rows + 1])
             if len(rows) - 1 > max_rows:
-                out.append(f"  … {len(rows) - 1 - max_rows} more edges")
+                out.append(f"  … {plural(len(rows) - 1 - max_rows, 'more edge')}")
         return out
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, get_args
 
-from .text import TextRepr, fmt_placement, plural
+from .text import TextRepr, fmt_placement, plural, prose
 
 # How an array gets from its producer to its consumer: the one spelling of each kind,
 # shared by graph edges, recorded flows and every view of them.
@@ -194,7 +194,7 @@ class Graph(TextRepr):
             lines.append(f"  cross-stream edges: {len(cross)} ({detail})")
         else:
             lines.append("  cross-stream edges: none")
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [x for n in self.notes for x in prose(f"  note: {n}")]
         return lines
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .recording import Recording
-from .text import TextRepr, fmt_bytes, fmt_shape, fmt_time, plural, text_table
+from .text import TextRepr, fmt_bytes, fmt_shape, fmt_time, plural, prose, text_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,7 +134,7 @@ class Residency(TextRepr):
                        "query only: no page moved")
         out.append(f"  meaning: {self.meaning}")
         out.append(f"  observer effect: {OBSERVER_EFFECT[self.backend]}")
-        out += [f"  note: {n}" for n in self.notes]
+        out += [x for n in self.notes for x in prose(f"  note: {n}")]
         return out
 
 
@@ -219,7 +219,7 @@ class RegistrySnapshot(TextRepr):
 
     def lines(self) -> list[str]:
         alive = sum(e.alive for e in self.entries)
-        head = f"Registry: {len(self.entries)} arrays ({alive} alive)"
+        head = f"Registry: {plural(len(self.entries), 'array')} ({alive} alive)"
         if self.dropped:
             head += f", {self.dropped} older entries dropped (limit {self.limit})"
         return [head, *text_table(self.table())]

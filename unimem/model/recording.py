@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import UNTRACKED, EdgeKind, Graph, StreamId, classify
-from .text import TextRepr, fmt_placement, fmt_time, plural
+from .text import TextRepr, fmt_placement, fmt_time, plural, prose
 
 UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
@@ -280,7 +280,7 @@ class Recording(TextRepr):
     def lines(self) -> list[str]:
         placement = fmt_placement(self.placement)
         head = f"Recording of {self.title}" + (f" ({placement})" if placement else "")
-        lines = [head, f"  method: {self.method}"]
+        lines = [head, *prose(f"  method: {self.method}")]
         for lane, counts in self.calls_by_lane().items():
             label = next(x.label for x in self.lanes if x.name == lane)
             calls = ", ".join(f"{n} ×{k}" for n, k in counts.most_common(4))
@@ -293,7 +293,7 @@ class Recording(TextRepr):
         if self.timing is not None:
             lines.append(f"  plain runs: {self.timing.describe()}")
         lines += [f"  {line}" for line in self.fidelity_lines()]
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [x for n in self.notes for x in prose(f"  note: {n}")]
         return lines
 
     def fidelity_lines(self) -> list[str]:

@@ -9,6 +9,7 @@ in every view. The sanitiser can then replace exactly these forms.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import ClassVar
@@ -62,9 +63,28 @@ def text_table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+WIDTH = 100  # columns a report's lines are wrapped at
+
+
+def prose(line: str, width: int = WIDTH) -> list[str]:
+    """A line of prose (a note, a method) broken between words at ``width``, never
+    inside one; continuations indented four spaces past it, so they read as part of
+    it. Tables are never passed here: their columns must stay aligned."""
+    if len(line) <= width:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip())] + "    "
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [line]
+
+
+# JupyterLab styles output <pre> with word-break: break-all, which splits words at the
+# edge of the page; the lines come wrapped between words already.
+PRE_STYLE = "word-break: normal; overflow-wrap: normal; white-space: pre; overflow-x: auto"
+
+
 def pre_html(text: str, css_class: str) -> str:
     """A text repr for Jupyter: the same lines, escaped, in a ``<pre>`` block."""
-    return f"<pre class='{css_class}'>{html.escape(text)}</pre>"
+    return f"<pre class='{css_class}' style='{PRE_STYLE}'>{html.escape(text)}</pre>"
 
 
 def html_table(rows: Sequence[Sequence[str]], css_class: str = "") -> str:
