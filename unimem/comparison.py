@@ -12,7 +12,7 @@ from .checks import check_placements
 from .model.recording import Recording, Timing
 from .model.text import TextRepr, fmt_placement, fmt_time, text_table
 from .profiler import AUTO, profile_call
-from .views.timeline import Timeline
+from .views.timeline import WINDOW, Timeline
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Comparison(TextRepr):
     def fastest(self) -> str:
         return min(self.rows, key=lambda r: r.median).label
 
-    def timeline(self, window: int = 20_000) -> Timeline:
+    def timeline(self, window: int = WINDOW) -> Timeline:
         """Every placement's recorded run, stacked on one shared time scale."""
         return Timeline(*(r.recording for r in self.rows), window=window, labels=self.labels)
 

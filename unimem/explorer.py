@@ -27,7 +27,7 @@ from .model.recording import Recording
 from .model.text import fmt_placement, html_table, plural
 from .profiler import AUTO, profile_call
 from .views.closing import close_tree
-from .views.timeline import Timeline
+from .views.timeline import WINDOW, Timeline
 
 
 def stream_choices(current: str | None = None) -> list[str]:
@@ -42,7 +42,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
     def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = AUTO,
-                 window: int = 20_000) -> None:
+                 window: int = WINDOW) -> None:
         check_window(window)  # the rest is checked by profile_call before it runs anything
         self.call, self.repeat, self.warmup, self.mode = call, repeat, warmup, mode
         self.results: list[Recording] = []  # one per run, in order: row #1 is the first
@@ -197,7 +197,7 @@ def _placement_text(rec: Recording) -> str:
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
-            mode: str = AUTO, window: int = 20_000, **kwargs: Any) -> Explore:
+            mode: str = AUTO, window: int = WINDOW, **kwargs: Any) -> Explore:
     """An interactive widget to place ``fun``'s ops on streams and compare the runs.
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX

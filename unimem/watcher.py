@@ -39,7 +39,7 @@ from .model.recording import Op, Recording
 from .model.text import fmt_time, plural
 from .model.timing import LiveStarts
 from .views.memory import MemoryView
-from .views.timeline import Timeline
+from .views.timeline import WINDOW, Timeline
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
@@ -61,7 +61,7 @@ class Watch:
     shown in a notebook.
     """
 
-    def __init__(self, *, mode: str = "auto", window: int = 20_000, ui_hz: float = 4.0,
+    def __init__(self, *, mode: str = "auto", window: int = WINDOW, ui_hz: float = 4.0,
                  memory: bool = True, display: bool = True, registry: Any = None,
                  title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
                  memory_hz: float = 50.0, views: Mapping[str, ViewFactory] | None = None
@@ -309,7 +309,7 @@ def _memory_view(w: Watch) -> MemoryView:
     return MemoryView(w.recording, w.registry, backend=platform().backend)
 
 
-def watch(*, mode: str = "auto", window: int = 20_000, ui_hz: float = 4.0,
+def watch(*, mode: str = "auto", window: int = WINDOW, ui_hz: float = 4.0,
           memory: bool = True, display: bool = True, registry: Any = None,
           title: str = "watch", segment_size: int = 50, segment_budget: float = 0.02,
           memory_hz: float = 50.0) -> Watch:

@@ -296,3 +296,39 @@ def test_highlight_takes_a_critical_path():
     tl.highlight(path)  # its .ops, in time order; those in the window become bars
     assert tl._highlight == [i - 3 for i in path.ops if i >= 3]
     assert tl._highlight
+
+
+def _chain(n: int) -> Recording:
+    return make_recording(
+        ({"lane": i % 2, "calls": "Exp", "submit": i * 1e-6, "start": i * 1e-6,
+          "end": (i + 1) * 1e-6, "inputs": (i - 1,) if i else ()} for i in range(n)),
+        title="chain", mode="native", method="measured: test", nbytes=16)
+
+
+def test_widget_state_is_bounded_and_says_what_it_leaves_out():
+    """20,000 ops: the default window sends the last 5,000; the state a saved notebook
+    keeps stays under 300 KiB, and the header and repr say how many are not shown."""
+    import json
+
+    from unimem.views.timeline import WINDOW
+
+    tl = Timeline(_chain(20_000))
+    (meta,) = tl._meta["recordings"]
+    assert WINDOW == 5_000 and meta["ops_total"] == 20_000 and meta["ops"][1] == WINDOW
+    assert len(tl._payload) + len(json.dumps(tl._meta)) < 300 * 1024
+    assert f"showing last {WINDOW} of 20000 ops" in repr(tl)
+    # what is not shown stays in the recording
+    assert len(tl.recordings[0].ops) == 20_000
+
+
+@pytest.mark.slow  # about 10 s on a 2-core CI machine
+def test_a_100k_op_recording_exports_loads_and_renders(tmp_path):
+    rec = _chain(100_000)
+    path = tmp_path / "big.json"
+    rec.to_chrome_trace(path)
+    back = um.Recording.load(path)
+    assert len(back.ops) == 100_000 and len(back.flows) == len(rec.flows)
+    assert [t for o in back.ops[-3:] for t in (o.start, o.end)] == pytest.approx(
+        [t for o in rec.ops[-3:] for t in (o.start, o.end)], abs=1e-9)
+    tl = Timeline(back)
+    assert tl._meta["recordings"][0]["ops_total"] == 100_000

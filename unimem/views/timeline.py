@@ -47,11 +47,18 @@ def _op_ids(op_ids: Any) -> list[int]:
     return out
 
 
+# Ops sent to the browser per recording, by default: about 50 bytes a bar and a flow, so a
+# recording's widget state stays near 250 KiB (what a notebook saved with widget state
+# keeps); the header says how many older ops are not shown.
+WINDOW = 5_000
+
+
 class Timeline(anywidget.AnyWidget):
     """Lanes per stream, a bar per op, arrows for cross-stream waits, a memory lane.
 
     ``window`` bounds the ops sent to the browser per recording (the most recent
-    ones); older ops stay in the recording. Bar ends are measured, starts derived
+    ones, :data:`WINDOW` by default); older ops stay in the recording, and the header
+    says how many are not shown. Bar ends are measured, starts derived
     unless the recording measured them; the view says which.
     """
 
@@ -61,7 +68,7 @@ class Timeline(anywidget.AnyWidget):
     _highlight = t.List(t.Int()).tag(sync=True)  # bar indices, in chain order
     hovered = t.Int(-1).tag(sync=True)  # op id under the mouse in recording 0; -1: none
 
-    def __init__(self, *recordings: Recording, window: int = 20_000,
+    def __init__(self, *recordings: Recording, window: int = WINDOW,
                  labels: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._given = given_parts(kwargs)  # a layout passed in may be shared: not closed
