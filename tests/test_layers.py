@@ -58,6 +58,7 @@ def test_model_loads_without_mlx_or_widgets():
     ("views", ("mlx", "unimem.capture", "unimem.memory", "unimem.devices")),
     ("capture", ("anywidget", "ipywidgets", "unimem.views", "unimem.analysis")),
     ("memory", ("anywidget", "ipywidgets", "unimem.views", "unimem.analysis")),
+    ("placing", ("anywidget", "ipywidgets", "unimem.views")),
 ])
 def test_layer_imports_point_one_way(layer, forbidden):
     offenders = {

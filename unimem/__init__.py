@@ -7,6 +7,8 @@
     p.to_chrome_trace("fun.json")                  # open in Perfetto
     um.compare(fun, a, b, placements={...})        # placements side by side
     um.explore(fun, a, b, d1=mx.gpu, d2=mx.cpu)    # the interactive widget
+    plan = um.place(model, {"*": "gpu", "module:layers.0": "cpu"})  # any code
+    with plan: step(model, x)                      # its ops land where the rules say
     with um.watch() as w: train()                  # any MLX code, live
     um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
     reg = um.track(x=x)                            # weakly held arrays, size, state
@@ -51,6 +53,7 @@ from .model import (
     StreamId,
     Timing,
 )
+from .placing.plan import Plan, place, region
 from .profiler import profile, trace
 from .views.memory import MemoryView
 from .views.timeline import Timeline
@@ -78,6 +81,7 @@ __all__ = [
     "Node",
     "Op",
     "Placement",
+    "Plan",
     "Recording",
     "Registry",
     "RegistrySnapshot",
@@ -99,8 +103,10 @@ __all__ = [
     "explore",
     "gpu_activity",
     "gpu_method",
+    "place",
     "platform",
     "profile",
+    "region",
     "residency",
     "shares_memory",
     "trace",

@@ -99,10 +99,12 @@ def check_placements(value: object) -> Mapping[str, Mapping[str, object]]:
         if not isinstance(label, str):
             raise ArgumentTypeError(f"placements: each label must be a str, e.g. {example}, "
                                     f"got {given(label)}")
+        if callable(getattr(placement, "wrap", None)):  # a plan of rules (um.place)
+            continue
         if not isinstance(placement, Mapping):
             raise ArgumentTypeError(
                 f"placements[{label!r}] must be a mapping of param -> stream, e.g. "
-                f"{example}, got {given(placement)}")
+                f"{example}, or a plan (um.place), got {given(placement)}")
         check_placement(f"placements[{label!r}]", placement)
     return value
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .capture.call import bind
+from .capture.call import Placer, bind
 from .capture.streams import StreamLike
 from .checks import check_placements
 from .model.recording import Recording, Timing
@@ -83,7 +83,7 @@ class Comparison(TextRepr):
 def compare(
     fun: Callable[..., Any],
     *args: Any,
-    placements: Mapping[str, Mapping[str, StreamLike]],
+    placements: Mapping[str, Mapping[str, StreamLike] | Placer],
     repeat: int = 20,
     warmup: int = 2,
     mode: str = AUTO,

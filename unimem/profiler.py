@@ -23,7 +23,7 @@ import mlx.core as mx
 
 from .analysis.gpu import gpu_activity
 from .capture import cuda_kernels, native, native_run
-from .capture.call import Call, bind
+from .capture.call import Call, Placer, bind
 from .capture.intercept import Interceptor
 from .capture.recorder import Recorder
 from .capture.sampler import sample_now
@@ -76,7 +76,7 @@ def new_recording(call: Call, mode: Mode, segment_size: int = 50) -> Recording:
     p = platform()
     return Recording(
         title=call.title,
-        placement=call.placement.names,
+        placement=call.placement_names,
         mode=mode,
         method=MODES[mode].method.format(size=segment_size),
         platform={"summary": p.summary, "backend": p.backend, "mlx": p.mlx_version},
@@ -130,7 +130,7 @@ def _native_run(call: Call, segment_size: int) -> Recording:
     busy = gpu_activity(recording).summary()
     if busy:
         recording.notes.append(busy)
-    recording.graph = native_run.to_graph(captured, call.title, call.placement.names,
+    recording.graph = native_run.to_graph(captured, call.title, call.placement_names,
                                           platform().mlx_version)
     recording.notes.append(f"distortion: {MODES['native'].distortion}")
     return recording
@@ -173,10 +173,16 @@ def trace_call(call: Call) -> Graph:
     its real stream, nothing merged), else read from ``mx.export_function``."""
     if native.available():
         captured = native_run.run(call, evaluate=False)
-        return native_run.to_graph(captured, call.title, call.placement.names,
-                                   platform().mlx_version)
-    graph = capture(call)
-    graph.notes.append(f"not traced natively: {native.why_unavailable()}")
+        graph = native_run.to_graph(captured, call.title, call.placement_names,
+                                    platform().mlx_version)
+    else:
+        graph = capture(call)
+        graph.notes.append(f"not traced natively: {native.why_unavailable()}")
+    fused = sum(n.name.startswith("Compiled") for n in graph.primitives)
+    if call.rules and fused:
+        graph.notes.append(f"{fused} compiled primitives (mx.compile kept on): the rules "
+                           "reached their ops only when mx.compile traced them, and each "
+                           "runs as one primitive on the stream it was called on")
     return graph
 
 
@@ -187,7 +193,7 @@ def profile(
     warmup: int = 2,
     mode: str = AUTO,
     segment_size: int = 50,
-    placement: Mapping[str, StreamLike] | None = None,
+    placement: Mapping[str, StreamLike] | Placer | None = None,
     trace: bool = True,
     **kwargs: Any,
 ) -> Recording:
@@ -227,7 +233,7 @@ def profile_call(call: Call, *, repeat: int = 20, warmup: int = 2, mode: str = A
 def trace(
     fun: Callable[..., Any],
     *args: Any,
-    placement: Mapping[str, StreamLike] | None = None,
+    placement: Mapping[str, StreamLike] | Placer | None = None,
     **kwargs: Any,
 ) -> Graph:
     """The graph MLX evaluates for ``fun(*args, **kwargs)``; its outputs are not evaluated.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map
@@ -50,10 +50,17 @@ class Call:
     kwargs: Mapping[str, Any]
     placement: Placement
     positions: Mapping[str, int]  # stream parameters passed positionally
+    # a placement plan's rules ({selector: target}), where ``fun`` runs inside one
+    rules: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
         return getattr(self.fun, "__name__", type(self.fun).__name__)
+
+    @property
+    def placement_names(self) -> dict[str, str]:
+        """The placement as recordings and graphs label it: stream parameters, then rules."""
+        return {**self.placement.names, **self.rules}
 
     @property
     def stream_params(self) -> list[str]:
@@ -107,13 +114,29 @@ class Call:
         return lambda *arrays: self.run(list(arrays))
 
 
+@runtime_checkable
+class Placer(Protocol):
+    """A placement of any code (``um.place``'s Plan): it runs a function inside its rules."""
+
+    def wrap(self, fun: Callable[..., Any]) -> Callable[..., Any]: ...
+
+    def as_dict(self) -> dict[str, str]: ...
+
+
 def bind(
     fun: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
-    placement: Mapping[str, StreamLike] | None = None,
+    placement: Mapping[str, StreamLike] | Placer | None = None,
 ) -> Call:
-    """Split a call into its placement and everything else, checking names early."""
+    """Split a call into its placement and everything else, checking names early.
+
+    ``placement`` is a mapping of stream parameters, or a plan of rules
+    (``um.place``) that the function then runs inside, every time it runs.
+    """
+    if isinstance(placement, Placer) and not isinstance(placement, Mapping):
+        call = bind(fun, args, kwargs, None)
+        return replace(call, fun=placement.wrap(call.fun), rules=placement.as_dict())
     if not callable(fun):
         raise ArgumentTypeError(f"fun must be a function (or any callable), got {given(fun)}")
     if placement is not None:

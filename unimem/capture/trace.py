@@ -106,7 +106,7 @@ def capture(call: Call) -> Graph:
     notes.append("Synchronizer: not in the export file; unimem adds it where mx.eval makes one "
                  "to wait for every output (eval_impl, https://github.com/ml-explore/mlx/blob/"
                  "v0.32.1/mlx/transforms.cpp). It runs no kernel, so a profile has no bar for it")
-    return Graph(call.title, call.placement.names, nodes, arrays, export.output_ids,
+    return Graph(call.title, call.placement_names, nodes, arrays, export.output_ids,
                  platform().mlx_version, notes)
 
 
