@@ -112,6 +112,15 @@ def test_the_traced_graph_is_what_mlx_evaluates():
 
 
 @needs_native
+def test_each_timed_op_names_the_graph_node_it_measured(fun, ab):
+    p = um.profile(fun, *ab, d1="cpu", d2="cpu:1", repeat=1, mode="native")
+    assert p.graph is not None and p.ops
+    for op in p.ops:
+        node = p.graph.nodes[op.node]
+        assert (node.name, node.lane) == (op.name, p.lanes[op.lane].name)
+    assert len({op.node for op in p.ops}) == len(p.ops)  # one op per CPU primitive
+
+
 def test_fifty_thousand_primitives_trace_without_a_crash():
     def chain(x):
         for _ in range(50_000):

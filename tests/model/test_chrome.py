@@ -48,8 +48,8 @@ def test_round_trip_is_lossless(tmp_path, fun, ab):
     p.to_chrome_trace(str(path))
     q = um.Recording.load(str(path))
     assert repr(q) == repr(p)
-    assert [(o.id, o.lane, o.calls, o.inputs, o.shapes) for o in q.ops] == [
-        (o.id, o.lane, o.calls, o.inputs, o.shapes) for o in p.ops]
+    assert [(o.id, o.lane, o.calls, o.inputs, o.shapes, o.node) for o in q.ops] == [
+        (o.id, o.lane, o.calls, o.inputs, o.shapes, o.node) for o in p.ops]
     for a, b in zip(p.ops, q.ops):
         assert abs(a.start - b.start) < 1e-6 and abs(a.end - b.end) < 1e-6
     assert q.flows == p.flows and len(q.memory) == len(p.memory)

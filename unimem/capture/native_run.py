@@ -182,6 +182,7 @@ class NativeOps:
         self._via: dict[int, tuple[int, ...]] = {}  # unwrapped node id -> ops it stands for
         self.untimed: Counter[str] = Counter()
         self.no_kernel: Counter[str] = Counter()  # traced GPU primitives that ran no kernel
+        self._nodes = 0  # primitives walked so far: the next one's index in ``to_graph``
 
     def add(self, graph: native.PendingGraph, submit: float) -> None:
         """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it):
@@ -189,6 +190,8 @@ class NativeOps:
         run, one per kernel of each GPU primitive, measured on the device."""
         rec = self.recording
         for pn in graph.nodes():
+            node = self._nodes
+            self._nodes += 1
             producers: set[int] = set()
             for producer, _ in pn.inputs:
                 if producer in self._op_of:
@@ -212,7 +215,7 @@ class NativeOps:
             if runs is None:
                 op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
                         inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
-                        nbytes=nbytes)
+                        nbytes=nbytes, node=node)
                 rec.add_op(op)
                 self._op_of[pn.id] = op.id
                 continue
@@ -223,7 +226,7 @@ class NativeOps:
                 op = Op(len(rec.ops), lane.id, ((pn.name, 0 if i else 1),), start, start=start,
                         end=end, inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
                         nbytes=nbytes, start_measured=True, activity="kernel",
-                        detail=f"kernel {short_kernel_name(k.name)}{part}")
+                        detail=f"kernel {short_kernel_name(k.name)}{part}", node=node)
                 rec.add_op(op)
                 self._op_of[pn.id] = op.id
 

@@ -80,6 +80,7 @@ def to_chrome_trace(rec: Recording, path: str | os.PathLike[str] | None = None
                 "dtypes": list(op.dtypes), "nbytes": op.nbytes,
                 "calls": [list(c) for c in op.calls], "detail": op.detail,
                 **({"activity": op.activity} if op.activity else {}),
+                **({"node": op.node} if op.node is not None else {}),
             },
         })
     for n, flow in enumerate(rec.flows):

@@ -185,7 +185,7 @@ def _timed(ev: Fields, fmt: int, n_lanes: int) -> Op:
               a.time_us("submit_us") / 1e6, start / 1e6, end / 1e6,
               _seconds(a.optional("dispatched_us", "us")), a.integers("inputs"),
               a.shapes("shapes"), a.texts("dtypes"), a.integer("nbytes"), kind == "measured",
-              a.text("detail"), _activity(a))
+              a.text("detail"), _activity(a), _node(a))
 
 
 ACTIVITIES = ("", "kernel", "memcpy", "memset")
@@ -201,12 +201,17 @@ def _activity(f: Fields) -> str:
     return str(value)
 
 
+def _node(f: Fields) -> int | None:
+    """An op's graph node (absent or null where the method does not know it)."""
+    return None if f.d.get("node") is None else f.integer("node")
+
+
 def _untimed(f: Fields, fmt: int, n_lanes: int) -> Op:
     calls = _calls(f, "calls") if fmt >= 2 or "calls" in f.d else _calls_from_name(f.text("name"))
     op = Op(f.integer("id"), f.integer("lane", 0, n_lanes - 1), calls, f.time_s("submit"),
             f.optional("start"), f.optional("end"), f.optional("dispatched"),
             f.integers("inputs"), f.shapes("shapes"), f.texts("dtypes"), f.integer("nbytes"),
-            f.flag("start_measured"), f.text("detail"), _activity(f))
+            f.flag("start_measured"), f.text("detail"), _activity(f), _node(f))
     if op.start is not None and op.end is not None and op.end < op.start:
         f.at.fail("end", op.end, f"null or a time >= start ({op.start!r})")
     return op

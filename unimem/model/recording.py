@@ -73,6 +73,9 @@ class Op:
     # What the device recorded, where the bar is one (CUPTI's activity kinds): "kernel",
     # "memcpy" or "memset"; "" for an MLX primitive, call or segment
     activity: str = ""
+    # the traced graph's node this op measured (its index in the recording's graph),
+    # where the method knows it (native capture); None for calls and segments
+    node: int | None = None
 
     def __post_init__(self) -> None:
         calls: object = self.calls
