@@ -14,7 +14,7 @@ import contextlib
 import html
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -29,6 +29,9 @@ from .profiler import AUTO, profile_call
 from .views.closing import close_tree
 from .views.timeline import WINDOW, Timeline
 
+if TYPE_CHECKING:
+    from .explore_groups import ExploreGroups
+
 
 def stream_choices(current: str | None = None) -> list[str]:
     """The streams a person can pick here: the CPU, a second CPU stream, the GPU if any."""
@@ -38,7 +41,55 @@ def stream_choices(current: str | None = None) -> list[str]:
     return choices
 
 
-class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+class OnItsThread:
+    """Runs only on the thread that made the widget, and controls handed back to it.
+
+    MLX streams belong to the thread that made them (mx.new_stream; even a device's
+    default stream differs per thread), and "cpu:1" resolves per thread. Every run
+    happens on the thread that made the widget (the kernel's main thread), so every
+    run and the cell's own runs share streams; a control's callback arriving on
+    another thread is handed to this thread's event loop (the kernel's), if it has one.
+    """
+
+    status: w.HTML
+
+    def _remember_thread(self) -> None:
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise WrongThreadError(
+                "Explore.run() was called on another thread than the one that made the "
+                "widget; MLX's streams belong to their thread, so it would measure on other "
+                "streams than the cell did. Call run() on the widget's thread (the kernel's "
+                "main thread); its controls hand their runs to that thread themselves.")
+
+    def _on_its_thread(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """Call ``fn(arg)`` now if this is the widget's thread, else hand it there."""
+        if threading.get_ident() == self._thread:
+            fn(arg)
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, arg)
+        else:
+            self.status.value = (
+                "<span class='unimem-error' style='color:#b00'>not run: this control was "
+                "used on another thread than the one that made the widget, which has no "
+                "event loop to run it on (MLX streams belong to their thread); call "
+                "run() on that thread</span>")
+
+
+def error_html(exc: BaseException) -> str:
+    return (f"<span class='unimem-error' style='color:#b00'>{html.escape(type(exc).__name__)}: "
+            f"{html.escape(str(exc))}</span>")
+
+
+class Explore(OnItsThread, w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     """Dropdowns per stream parameter, Run, the latest timeline, a table of runs."""
 
     def __init__(self, call: Call, *, repeat: int = 10, warmup: int = 2, mode: str = AUTO,
@@ -48,17 +99,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.results: list[Recording] = []  # one per run, in order: row #1 is the first
         self.latest: Recording | None = None
         self._quiet = False  # set while run() moves the dropdowns itself
-        # MLX streams belong to the thread that made them (mx.new_stream; even a
-        # device's default stream differs per thread), and "cpu:1" resolves per
-        # thread. Every run happens here, on the thread that made the widget (the
-        # kernel's main thread), so every run and the cell's own runs share streams;
-        # a control's callback arriving on another thread is handed to this thread's
-        # event loop (the kernel's), if it has one.
-        self._thread = threading.get_ident()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+        self._remember_thread()
         recording = self._measure(call)  # fails here, loudly, on bad input
         self.controls = {
             param: w.Dropdown(options=stream_choices(name), value=name, description=param,
@@ -85,21 +126,14 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         the thread that made the widget (:class:`WrongThreadError` elsewhere): MLX's
         streams belong to their thread, so another thread would measure on others.
         """
-        if threading.get_ident() != self._thread:
-            raise WrongThreadError(
-                "Explore.run() was called on another thread than the one that made the "
-                "widget; MLX's streams belong to their thread, so it would measure on other "
-                "streams than the cell did. Call run() on the widget's thread (the kernel's "
-                "main thread); its controls hand their runs to that thread themselves.")
+        self._check_thread()
         try:
             call = self.call.with_placement(placement)  # ValueError for unknown parameters
             self.status.value = html.escape(f"running {call.placement.label} …")
             self.button.disabled = True  # reaches the browser while the kernel measures
             recording = self._measure(call)
         except Exception as exc:
-            self.status.value = (f"<span class='unimem-error' style='color:#b00'>"
-                                 f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}"
-                                 "</span>")
+            self.status.value = error_html(exc)
             raise
         finally:
             self.button.disabled = False
@@ -132,19 +166,7 @@ class Explore(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         On another thread than the widget's, the run is handed to the widget's thread
         (its event loop): measured there, it uses the same streams as every other run.
         """
-        placement = {p: c.value for p, c in self.controls.items()}
-        if threading.get_ident() != self._thread:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._run_placement, placement)
-            else:
-                self.status.value = (
-                    "<span class='unimem-error' style='color:#b00'>not run: this control was "
-                    "used on another thread than the one that made the widget, which has no "
-                    "event loop to run it on (MLX streams belong to their thread); call "
-                    "run() on that thread</span>")
-            return
-        self._run_placement(placement)
+        self._on_its_thread(self._run_placement, {p: c.value for p, c in self.controls.items()})
 
     def _run_placement(self, placement: dict[str, str]) -> None:
         if self.comm is None:  # closed meanwhile
@@ -197,16 +219,31 @@ def _placement_text(rec: Recording) -> str:
 
 
 def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 2,
-            mode: str = AUTO, window: int = WINDOW, **kwargs: Any) -> Explore:
+            mode: str = AUTO, window: int = WINDOW, groups: str = "module",
+            **kwargs: Any) -> Explore | ExploreGroups:
     """An interactive widget to place ``fun``'s ops on streams and compare the runs.
 
     Stream parameters are found as in ``um.profile`` (arguments given as MLX
-    devices or streams, or as names "cpu", "gpu", "cpu:1"). The first run happens
+    devices or streams, or as names "cpu", "gpu", "cpu:1"). A function with none
+    (a training step, a model's forward pass) gets a control per group of its ops
+    instead: by ``groups`` = "module" (of the ``mlx.nn`` model among its arguments),
+    "op", "site" (line of code) or "region" (``um.region``). The first run happens
     now (``repeat`` plain runs and one instrumented run), so bad input raises here;
-    later runs come from the controls or :meth:`Explore.run`. Only timings and
-    timelines are kept: what ``fun`` returns is discarded.
+    later runs come from the controls or ``run``. Only timings and timelines are
+    kept: what ``fun`` returns is discarded.
     """
     call = bind(fun, args, kwargs)
+    if not call.placement.names:
+        from .explore_groups import ExploreGroups
+
+        model = next((a for a in (*args, *kwargs.values())
+                      if callable(getattr(a, "named_modules", None))), None)
+        if model is None and groups == "module":
+            raise ArgumentValueError(
+                f"{call.title} has no stream parameters and no mlx.nn model among its "
+                "arguments: group its ops by groups='op', 'site' or 'region' instead")
+        return ExploreGroups(fun, args, dict(kwargs), model, groups=groups, repeat=repeat,
+                             warmup=warmup, mode=mode, window=window)
     for param, name in call.placement.names.items():
         try:
             parse_name(name)
@@ -216,4 +253,3 @@ def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int =
                 f"{param!r} is an unnamed stream ({name}): pass mx.cpu, mx.gpu or a name "
                 "such as 'cpu:1' instead") from None
     return Explore(call, repeat=repeat, warmup=warmup, mode=mode, window=window)
-

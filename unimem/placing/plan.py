@@ -152,7 +152,7 @@ class Plan(TextRepr):
     _html_class = "unimem-plan"
 
     def __init__(self, rules: Mapping[str, str] | Iterable[Sequence[str]], model: Any = None,
-                 *, compile: CompileMode = "off") -> None:
+                 *, compile: CompileMode = "off", census: bool = False) -> None:
         self.rules: Rules = normalise(rules)
         self._parsed: tuple[ParsedRule, ...] = parse(self.rules)
         for sel, target in self.rules:
@@ -172,7 +172,11 @@ class Plan(TextRepr):
         self.compile = compile
         self._context_rules = [r if not r.selector.per_op else None for r in self._parsed]
         self._op_names = set().union(*(r.selector.op_names() for r in self._parsed))
-        self._sites = any(a.kind == "site" for r in self._parsed for a in r.selector.atoms)
+        self._sites = census or any(a.kind == "site" for r in self._parsed
+                                    for a in r.selector.atoms)
+        # with ``census``, every op call is counted by where it was made (op, innermost
+        # module, innermost region, line): what the explore widget offers as groups
+        self.census: Counter[Where] | None = Counter() if census else None
         self._paths: dict[int, str] = {}
         self._streams: dict[str, mx.Stream] = {}
         self._open: list[tuple[_Defaults, bool, list[tuple[Any, str]]]] = []
@@ -268,6 +272,8 @@ class Plan(TextRepr):
     def _op_stream(self, op: str, explicit: bool) -> mx.Stream | None:
         """The stream an op call must be given, when an op rule decides it."""
         where = self._where(op)
+        if self.census is not None:
+            self.census[Where(op, where.modules[-1:], where.regions[-1:], where.site)] += 1
         i = decide(self._parsed, where)
         by_op = i is not None and self._parsed[i].selector.per_op
         if explicit:
@@ -291,7 +297,7 @@ class Plan(TextRepr):
 
     def _intercepted(self) -> set[str]:
         names = set(self._op_names)
-        if self._sites:
+        if self._sites:  # site rules and the census look at every op call
             names |= _all_ops()
         if any(t for _, t in self.rules if parse_name(t).device == "gpu"):
             names |= CPU_ONLY  # sent to the GPU by a context, they must come back
