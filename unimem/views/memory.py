@@ -154,6 +154,9 @@ class MemoryView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Close the widget and its layout, and let go of the recording and registry."""
+        if not hasattr(self, "_given"):  # __init__ raised (bad input); ipywidgets still
+            super().close()  # closes what it made, from Widget.__del__
+            return
         close_tree(self, super().close, self._given)
         self.recording, self.registry = None, None
         self.refresh()  # empty now; the comm is closed, so nothing is sent
