@@ -21,6 +21,7 @@ from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
 from .analysis.gpu import GpuActivity, gpu_activity
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
+from .autoplace import autoplace
 from .capture.streams import Placement
 from .comparison import Comparison, compare
 from .copytax import copy_tax
@@ -53,6 +54,7 @@ from .model import (
     StreamId,
     Timing,
 )
+from .model.placement import Ledger
 from .placing.plan import Plan, place, region
 from .profiler import profile, trace
 from .views.memory import MemoryView
@@ -75,6 +77,7 @@ __all__ = [
     "GpuActivity",
     "Graph",
     "Lane",
+    "Ledger",
     "MemorySample",
     "MemoryView",
     "NoArraysError",
@@ -96,6 +99,7 @@ __all__ = [
     "WrongThreadError",
     "ZeroCopyReport",
     "about",
+    "autoplace",
     "compare",
     "copy_tax",
     "critical_path",

@@ -156,12 +156,13 @@ class Ledger(TextRepr):
                         [c.median for c in both if c.median is not None])
 
     def table(self) -> list[list[str]]:
-        rows = [["candidate", "source", "predicted", "measured", "IQR", "error"]]
+        rows = [["candidate", "source", "predicted", "measured", "IQR", "error", "rules"]]
         for c in self.candidates:
             err = "" if c.error is None else f"{c.error:+.0%}"
             rows.append([c.label + (" *" if c.label == self.chosen else ""), c.source,
                          fmt_time(c.predicted), fmt_time(c.median),
-                         "" if c.measured is None else fmt_time(c.measured.iqr), err])
+                         "" if c.measured is None else fmt_time(c.measured.iqr), err,
+                         fmt_rules(c.rules)])
         return rows
 
     def lines(self) -> list[str]:

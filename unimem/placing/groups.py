@@ -25,6 +25,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from ..analysis.simulate import fit_handoff
 from ..capture import cuda_kernels, native, native_run
 from ..capture.call import Call, bind
 from ..capture.streams import parse_name, resolve
@@ -155,10 +156,20 @@ def membership(fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     return Membership(graph, group_of)
 
 
-def node_costs(call: Call, nodes: int, *, runs: int = 3) -> list[float]:
+@dataclass
+class Costs:
+    """What the labelled runs measured: seconds per primitive, and the order MLX
+    dispatched the timed ones in (the host-side stamps of the last run)."""
+
+    seconds: list[float]  # per node index
+    order: list[int]  # node indices
+
+
+def node_costs(call: Call, nodes: int, *, runs: int = 3) -> Costs:
     """Seconds per primitive (by node index), the median of ``runs`` native runs, each
     primitive measured at both ends on its stream (CPU) or by CUPTI (GPU kernels)."""
     per_run: list[list[float]] = []
+    order: list[int] = []
     for _ in range(runs):
         captured = native_run.run(call)
         ids = [i for g in captured.graphs for i in g.ids]
@@ -167,6 +178,9 @@ def node_costs(call: Call, nodes: int, *, runs: int = 3) -> list[float]:
                 f"the call made {len(ids)} primitives in one run and {nodes} in another: "
                 "autoplace needs a function that builds the same graph each time it runs")
         took = {r.id: r.end - r.start for r in captured.records}  # CPU: ns on one clock
+        index = {nid: k for k, nid in enumerate(ids)}
+        order = [index[r.id] for r in sorted(captured.records, key=lambda r: r.host_begin)
+                 if r.id in index]
         costs = [took.get(i, 0) / 1e9 for i in ids]
         if captured.kernels is not None and native_run.gpu_primitives(captured):
             kernels = native_run.GpuKernels(captured.kernels, captured.graphs)
@@ -174,7 +188,7 @@ def node_costs(call: Call, nodes: int, *, runs: int = 3) -> list[float]:
                 for run in kernels.of(i):
                     costs[k] += (run.end - run.start) / 1e9
         per_run.append(costs)
-    return [statistics.median(c) for c in zip(*per_run)]
+    return Costs([statistics.median(c) for c in zip(*per_run)], order)
 
 
 def check_devices(targets: Sequence[str]) -> list[str]:
@@ -198,8 +212,6 @@ def measure_handoffs(devices: Sequence[str], *, sizes: Sequence[int] = (1 << 12,
     Each sample is the median extra time of ``producer -> consumer`` across the two
     streams over the same pair on one stream, ``rounds`` interleaved runs each.
     """
-    from ..analysis.placement import fit_handoff  # the fit is plain analysis
-
     out = []
     for src in devices:
         for dst in devices:
