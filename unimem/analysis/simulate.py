@@ -195,7 +195,8 @@ def search(groups: Sequence[str], targets: Sequence[str],
             score(combo)
     else:
         uniform: list[tuple[str, ...]] = [(t,) * len(groups) for t in targets]
-        current = list(min(uniform, key=score))
+        seed: tuple[str, ...] = min(uniform, key=score)
+        current = list(seed)
         for g in range(len(groups)):  # greedy seed, group by group
             current[g] = min(targets, key=lambda t: score((*current[:g], t, *current[g + 1:])))
         improved = True
