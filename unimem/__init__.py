@@ -57,6 +57,7 @@ from .model import (
 from .model.placement import Ledger
 from .placing.plan import Plan, place, region
 from .profiler import profile, trace
+from .views.charts import Chart, comparison_chart, group_cost_chart, ledger_chart
 from .views.memory import MemoryView
 from .views.timeline import Timeline
 from .watcher import Watch, watch
@@ -64,6 +65,7 @@ from .watcher import Watch, watch
 __all__ = [
     "ArgumentTypeError",
     "ArgumentValueError",
+    "Chart",
     "Comparison",
     "CopyTax",
     "CriticalPath",
@@ -101,12 +103,15 @@ __all__ = [
     "about",
     "autoplace",
     "compare",
+    "comparison_chart",
     "copy_tax",
     "critical_path",
     "diff",
     "explore",
     "gpu_activity",
     "gpu_method",
+    "group_cost_chart",
+    "ledger_chart",
     "place",
     "platform",
     "profile",

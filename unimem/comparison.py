@@ -12,6 +12,7 @@ from .checks import check_placements
 from .model.recording import Recording, Timing
 from .model.text import TextRepr, fmt_placement, fmt_time, text_table
 from .profiler import AUTO, profile_call
+from .views.charts import Chart, comparison_chart
 from .views.timeline import WINDOW, Timeline
 
 
@@ -58,6 +59,10 @@ class Comparison(TextRepr):
     @property
     def fastest(self) -> str:
         return min(self.rows, key=lambda r: r.median).label
+
+    def chart(self) -> Chart:
+        """The medians as bars with their IQRs (plotly), with the table as its text."""
+        return comparison_chart(self)
 
     def timeline(self, window: int = WINDOW) -> Timeline:
         """Every placement's recorded run, stacked on one shared time scale."""

@@ -1,0 +1,110 @@
+"""Charts of measured placements, drawn with plotly, each with a text form.
+
+A table of medians is hard to read at a glance; a bar per placement with its
+interquartile range is not. Each chart here is a :class:`Chart`: in JupyterLab
+it renders as an interactive plotly figure (through the renderer plotly ships for
+JupyterLab), and its ``repr`` is a deterministic text form of the same numbers,
+for nbval and for terminals. The figures are built from plain model data
+(``Comparison``, ``Ledger``, ``Group``): views never call MLX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from ..model.placement import Group, Ledger
+from ..model.text import TextRepr, fmt_time, text_table
+
+TEMPLATE = "plotly_white"
+MS = 1e3  # the charts' axes are in milliseconds
+# one colour per candidate source (plotly's default qualitative palette)
+SOURCE_COLOURS = {"trivial": "#636efa", "hand": "#00cc96", "predicted": "#ef553b"}
+
+
+class Chart(TextRepr):
+    """A plotly figure and the text that says the same: ``.figure`` to style or save it."""
+
+    _html_class = "unimem-chart"
+
+    def __init__(self, figure: go.Figure, lines: list[str]) -> None:
+        self.figure = figure
+        self._lines = lines
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """plotly's own bundle for the figure (JupyterLab draws it), plus the text form."""
+        bundle: dict[str, Any] = pio.renderers["plotly_mimetype"].to_mimebundle(
+            self.figure.to_dict())
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+def comparison_chart(comparison: Any) -> Chart:
+    """Median plain-run time per placement, with its interquartile range (q1 to q3).
+
+    ``comparison`` is a :class:`unimem.Comparison` (``um.compare``, or an explore
+    widget's ``comparison``).
+    """
+    rows = comparison.rows
+    medians = [r.timing.median * MS for r in rows]
+    fig = go.Figure(go.Bar(
+        x=[r.label for r in rows], y=medians, marker_color=SOURCE_COLOURS["hand"],
+        error_y={"type": "data", "symmetric": False,
+                 "array": [r.timing.q3 * MS - m for r, m in zip(rows, medians)],
+                 "arrayminus": [m - r.timing.q1 * MS for r, m in zip(rows, medians)]},
+        hovertemplate="%{x}: median %{y:.3f} ms<extra></extra>", name="median"))
+    runs = len(rows[0].timing.samples)
+    fig.update_layout(template=TEMPLATE, title=f"{comparison.title}: median of {runs} plain "
+                      "runs per placement (bars: IQR)", yaxis_title="median time (ms)",
+                      xaxis_title="placement", showlegend=False)
+    return Chart(fig, comparison.lines())
+
+
+def ledger_chart(ledger: Ledger) -> Chart:
+    """Predicted against measured time per candidate, on the line where they agree."""
+    both = [c for c in ledger.candidates if c.predicted is not None and c.median is not None]
+    fig = go.Figure()
+    for source, colour in SOURCE_COLOURS.items():
+        cs = [c for c in both if c.source == source]
+        if not cs:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[c.median * MS for c in cs if c.median is not None],
+            y=[c.predicted * MS for c in cs if c.predicted is not None],
+            mode="markers", name=source, text=[c.label for c in cs],
+            marker={"color": colour, "size": 11,
+                    "line": {"width": [3 if c.label == ledger.chosen else 0 for c in cs],
+                             "color": "black"}},
+            hovertemplate="%{text}: measured %{x:.3f} ms, predicted %{y:.3f} ms<extra></extra>"))
+    values = [v * MS for c in both for v in (c.median, c.predicted) if v is not None]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (hi - lo) * 0.05 or hi * 0.05 or 1.0
+    fig.add_trace(go.Scatter(x=[lo - pad, hi + pad], y=[lo - pad, hi + pad], mode="lines",
+                             name="predicted = measured",
+                             line={"color": "#888", "dash": "dot"}, hoverinfo="skip"))
+    fig.update_layout(template=TEMPLATE, title=f"{ledger.title}: predicted vs measured "
+                      f"(chosen: {ledger.chosen}, outlined)", xaxis_title="measured median (ms)",
+                      yaxis_title="predicted (ms)")
+    return Chart(fig, ledger.lines())
+
+
+def group_cost_chart(groups: Sequence[Group], targets: Sequence[str]) -> Chart:
+    """Each group's measured cost on each target: where its work is cheap."""
+    fig = go.Figure([
+        go.Bar(name=t, x=[g.name for g in groups], y=[g.cost.get(t, 0.0) * MS for g in groups],
+               hovertemplate="%{x} on " + t + ": %{y:.3f} ms<extra></extra>")
+        for t in targets])
+    fig.update_layout(template=TEMPLATE, barmode="group", xaxis_title="group",
+                      yaxis_title="measured cost (ms)",
+                      title="each group's primitives, summed: measured at both ends")
+    rows = [["group", "primitives", *targets]]
+    rows += [[g.name, str(g.primitives), *(fmt_time(g.cost.get(t)) for t in targets)]
+             for g in groups]
+    return Chart(fig, ["Measured cost per group and target", *text_table(rows)])
+
