@@ -111,7 +111,7 @@ def autoplace(
         candidates[f"all {t}"] = Candidate(f"all {t}", (("*", t),), "trivial",
                                            dict.fromkeys(everything, t))
     for label, rules in hand.items():
-        candidates[label] = Candidate(label, rules, "hand")
+        candidates[label] = Candidate(label, rules, "hand", _assignment_of(rules, names))
     seen = {_key(c.assignment) for c in candidates.values() if c.assignment}
     tried_rules = {c.rules for c in candidates.values()}
     ranked = search(everything, list(targets), predict_assignment,
@@ -294,6 +294,17 @@ def _rules_of(assignment: Mapping[str, str], names: Sequence[str]) -> Rules:
     rest = assignment[REST]
     return (("*", rest), *((f"module:{g}", assignment[g]) for g in names
                            if assignment[g] != rest))
+
+
+def _assignment_of(rules: Rules, names: Sequence[str]) -> dict[str, str]:
+    """The groups' targets under rules made of ``*`` and group rules only ({} otherwise:
+    rules that place parts of groups have no assignment to compare)."""
+    by_selector = dict(rules)
+    group_rules = {f"module:{g}" for g in names}
+    if "*" not in by_selector or not set(by_selector) <= group_rules | {"*"}:
+        return {}
+    rest = by_selector["*"]
+    return {REST: rest, **{g: by_selector.get(f"module:{g}", rest) for g in names}}
 
 
 def _key(assignment: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

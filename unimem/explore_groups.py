@@ -61,6 +61,7 @@ class ExploreGroups(OnItsThread, w.VBox):  # type: ignore[misc]  # ipywidgets: n
         self.button = w.Button(description="Run", icon="play", tooltip="measure this placement")
         self.button.on_click(lambda _: self._on_its_thread(self._run_quietly, None))
         self.status = w.HTML()
+        self.group_header = w.HTML()
         self.group_box = w.VBox()
         self.rules_html = w.HTML()
         self.cut = w.HTML()
@@ -68,7 +69,8 @@ class ExploreGroups(OnItsThread, w.VBox):  # type: ignore[misc]  # ipywidgets: n
         self.timeline = Timeline(recording, window=window)
         self._build_rows()
         self._record(recording)
-        super().__init__(children=[w.HBox([self.kind_toggle, self.button]), self.group_box,
+        super().__init__(children=[w.HBox([self.kind_toggle, self.button]), self.group_header,
+                                   self.group_box,
                                    self.rules_html, self.status, self.timeline, self.cut,
                                    self.table])
         self.add_class("unimem-explore")
@@ -179,20 +181,27 @@ class ExploreGroups(OnItsThread, w.VBox):  # type: ignore[misc]  # ipywidgets: n
         self._show_groups()
 
     def _show_groups(self) -> None:
-        for row, cells in zip(self.group_box.children, self.group_table()[1:]):
-            row.children[1].value = ("<code style='white-space:pre'>"
-                                     + html.escape("  ".join(cells)) + "</code>")
+        table = self.group_table()
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+
+        def line(cells: list[str]) -> str:
+            text = "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+            return f"<code style='white-space:pre'>{html.escape(text)}</code>"
+
+        # the header over the rows' text, past the controls' column
+        self.group_header.value = f"<div style='margin-left:114px'>{line(table[0])}</div>"
+        for row, cells in zip(self.group_box.children, table[1:]):
+            row.children[1].value = line(cells)
 
     def group_table(self) -> list[list[str]]:
         """One row per group: name, primitives, bytes in and out, measured times."""
         rows = [["group", "primitives", "bytes in", "bytes out", "measured"]]
-        width = max(len(g) for g in [*self.groups, REST])
         for g in [*self.groups, REST]:
             s = self.stats[g]
             seen = ", ".join(f"{stream} {fmt_time(t)}" for (group, stream), t
                              in sorted(self.times.items()) if group == g) or "not yet"
-            rows.append([g.ljust(width), f"{s.primitives:>6}", f"{fmt_bytes(s.bytes_in):>10}",
-                         f"{fmt_bytes(s.bytes_out):>10}", seen])
+            rows.append([g, str(s.primitives), fmt_bytes(s.bytes_in), fmt_bytes(s.bytes_out),
+                         seen])
         return rows
 
     def cut_table(self) -> list[list[str]]:

@@ -24,6 +24,11 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
         (".unimem-timeline", "data-bars"),
         (".unimem-memory .unimem-memory-counters", None),
     ],
+    "08_place_any_code.ipynb": [  # explore by module, and plotly's charts
+        (".unimem-explore .unimem-timeline", "data-bars"),
+        (".unimem-explore .widget-dropdown", None),
+        (".js-plotly-plot .main-svg", None),
+    ],
 }
 
 
