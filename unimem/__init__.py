@@ -57,7 +57,7 @@ from .model import (
 from .model.placement import Ledger
 from .placing.plan import Plan, place, region
 from .profiler import profile, trace
-from .views.charts import Chart, comparison_chart, group_cost_chart, ledger_chart
+from .views.charts import Chart, comparison_chart, group_cost_chart, ledger_chart, timings_chart
 from .views.memory import MemoryView
 from .views.timeline import Timeline
 from .watcher import Watch, watch
@@ -118,6 +118,7 @@ __all__ = [
     "region",
     "residency",
     "shares_memory",
+    "timings_chart",
     "trace",
     "track",
     "waits",

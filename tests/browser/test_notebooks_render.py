@@ -24,10 +24,10 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
         (".unimem-timeline", "data-bars"),
         (".unimem-memory .unimem-memory-counters", None),
     ],
-    "08_place_any_code.ipynb": [  # explore by module, and plotly's charts
+    "08_place_any_code.ipynb": [  # plotly's charts, and explore by module
+        (".js-plotly-plot .main-svg", None),
         (".unimem-explore .unimem-timeline", "data-bars"),
         (".unimem-explore .widget-dropdown", None),
-        (".js-plotly-plot .main-svg", None),
     ],
 }
 

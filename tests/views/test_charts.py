@@ -7,7 +7,7 @@ import pytest
 from unimem.comparison import Comparison, Row
 from unimem.model.placement import Candidate, Group, Ledger
 from unimem.model.recording import Recording, Timing
-from unimem.views.charts import comparison_chart, group_cost_chart, ledger_chart
+from unimem.views.charts import comparison_chart, group_cost_chart, ledger_chart, timings_chart
 
 
 def rec(samples):
@@ -81,3 +81,15 @@ def test_group_costs_per_target():
     assert chart.lines() == ["Measured cost per group and target",
                              "  group  primitives  cpu      cpu:1",
                              "  left   4           2.00 ms  3.00 ms"]
+
+
+def test_any_labelled_timings():
+    chart = timings_chart("hand-off", {"write": Timing((0.001, 0.002, 0.003), 0),
+                                       "pair": Timing((0.004, 0.004, 0.004), 0)})
+    assert list(chart.figure.data[0].y) == pytest.approx([2.0, 4.0])
+    assert chart.lines() == ["hand-off",
+                             "         median   IQR      runs",
+                             "  write  2.00 ms  1.00 ms  3",
+                             "  pair   4.00 ms  0.0 µs   3"]
+    with pytest.raises(ValueError, match="empty"):
+        timings_chart("x", {})

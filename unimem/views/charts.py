@@ -10,16 +10,26 @@ for nbval and for terminals. The figures are built from plain model data
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
 
 from ..model.placement import Group, Ledger
+from ..model.recording import Timing
 from ..model.text import TextRepr, fmt_time, text_table
 
-TEMPLATE = "plotly_white"
+# plotly's "none" template and a few settings of our own: a named template such as
+# "plotly_white" is stored whole inside every figure (some 20 KiB per chart in a notebook)
+TEMPLATE = "none"
+STYLE: dict[str, Any] = {
+    "template": TEMPLATE, "paper_bgcolor": "white", "plot_bgcolor": "white",
+    "font": {"family": "sans-serif", "size": 12},
+    "xaxis": {"gridcolor": "#eee", "zeroline": False},
+    "yaxis": {"gridcolor": "#eee", "zeroline": False, "rangemode": "tozero"},
+    "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+}
 MS = 1e3  # the charts' axes are in milliseconds
 # one colour per candidate source (plotly's default qualitative palette)
 SOURCE_COLOURS = {"trivial": "#636efa", "hand": "#00cc96", "predicted": "#ef553b"}
@@ -45,25 +55,43 @@ class Chart(TextRepr):
         return bundle
 
 
+def _median_bars(timings: Mapping[str, Timing], title: str, xaxis: str) -> go.Figure:
+    labels, medians = list(timings), [t.median * MS for t in timings.values()]
+    fig = go.Figure(go.Bar(
+        x=labels, y=medians, marker_color=SOURCE_COLOURS["hand"],
+        error_y={"type": "data", "symmetric": False,
+                 "array": [t.q3 * MS - m for t, m in zip(timings.values(), medians)],
+                 "arrayminus": [m - t.q1 * MS for t, m in zip(timings.values(), medians)]},
+        hovertemplate="%{x}: median %{y:.3f} ms<extra></extra>", name="median"))
+    fig.update_layout(**STYLE)
+    fig.update_layout(title=title, yaxis_title="median time (ms)",
+                      xaxis_title=xaxis, showlegend=False)
+    return fig
+
+
 def comparison_chart(comparison: Any) -> Chart:
     """Median plain-run time per placement, with its interquartile range (q1 to q3).
 
     ``comparison`` is a :class:`unimem.Comparison` (``um.compare``, or an explore
     widget's ``comparison``).
     """
-    rows = comparison.rows
-    medians = [r.timing.median * MS for r in rows]
-    fig = go.Figure(go.Bar(
-        x=[r.label for r in rows], y=medians, marker_color=SOURCE_COLOURS["hand"],
-        error_y={"type": "data", "symmetric": False,
-                 "array": [r.timing.q3 * MS - m for r, m in zip(rows, medians)],
-                 "arrayminus": [m - r.timing.q1 * MS for r, m in zip(rows, medians)]},
-        hovertemplate="%{x}: median %{y:.3f} ms<extra></extra>", name="median"))
-    runs = len(rows[0].timing.samples)
-    fig.update_layout(template=TEMPLATE, title=f"{comparison.title}: median of {runs} plain "
-                      "runs per placement (bars: IQR)", yaxis_title="median time (ms)",
-                      xaxis_title="placement", showlegend=False)
+    timings = {r.label: r.timing for r in comparison.rows}
+    runs = len(comparison.rows[0].timing.samples)
+    fig = _median_bars(timings, f"{comparison.title}: median of {runs} plain runs per "
+                       "placement (bars: IQR)", "placement")
     return Chart(fig, comparison.lines())
+
+
+def timings_chart(title: str, timings: Mapping[str, Timing]) -> Chart:
+    """Medians with their interquartile ranges for any labelled plain-run statistics
+    (``um.profile(...).timing``): the parts of an experiment side by side."""
+    if not timings:
+        raise ValueError("timings is empty: give {label: Timing}")
+    fig = _median_bars(timings, f"{title} (bars: IQR)", "")
+    rows = [["", "median", "IQR", "runs"]]
+    rows += [[label, fmt_time(t.median), fmt_time(t.iqr), str(len(t.samples))]
+             for label, t in timings.items()]
+    return Chart(fig, [title, *text_table(rows)])
 
 
 def ledger_chart(ledger: Ledger) -> Chart:
@@ -88,7 +116,8 @@ def ledger_chart(ledger: Ledger) -> Chart:
     fig.add_trace(go.Scatter(x=[lo - pad, hi + pad], y=[lo - pad, hi + pad], mode="lines",
                              name="predicted = measured",
                              line={"color": "#888", "dash": "dot"}, hoverinfo="skip"))
-    fig.update_layout(template=TEMPLATE, title=f"{ledger.title}: predicted vs measured "
+    fig.update_layout(**STYLE)
+    fig.update_layout(title=f"{ledger.title}: predicted vs measured "
                       f"(chosen: {ledger.chosen}, outlined)", xaxis_title="measured median (ms)",
                       yaxis_title="predicted (ms)")
     return Chart(fig, ledger.lines())
@@ -100,7 +129,8 @@ def group_cost_chart(groups: Sequence[Group], targets: Sequence[str]) -> Chart:
         go.Bar(name=t, x=[g.name for g in groups], y=[g.cost.get(t, 0.0) * MS for g in groups],
                hovertemplate="%{x} on " + t + ": %{y:.3f} ms<extra></extra>")
         for t in targets])
-    fig.update_layout(template=TEMPLATE, barmode="group", xaxis_title="group",
+    fig.update_layout(**STYLE)
+    fig.update_layout(barmode="group", xaxis_title="group",
                       yaxis_title="measured cost (ms)",
                       title="each group's primitives, summed: measured at both ends")
     rows = [["group", "primitives", *targets]]
