@@ -178,6 +178,7 @@ class Plan(TextRepr):
         # module, innermost region, line): what the explore widget offers as groups
         self.census: Counter[Where] | None = Counter() if census else None
         self._paths: dict[int, str] = {}
+        self._decisions: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int | None] = {}
         self._streams: dict[str, mx.Stream] = {}
         self._open: list[tuple[_Defaults, bool, list[tuple[Any, str]]]] = []
         self.placed: Counter[int] = Counter()  # rule index -> contexts and op calls it placed
@@ -207,11 +208,10 @@ class Plan(TextRepr):
             if self.model is not None:
                 self._paths = {id(m): p for p, m in self.model.named_modules() if p}
                 for cls in {type(m) for _, m in self.model.named_modules()}:
-                    _patch(cls, "__call__", _module_call, patched, method=True)
+                    _patch(cls, "__call__", _module_call, patched)
             for name in self._intercepted():
                 for owner in _owners(name):
-                    _patch(owner, name, _op_call(name), patched,
-                           method=owner is mx.array)
+                    _patch(owner, name, _op_call(name, method=owner is mx.array), patched)
             if self.compile == "off":
                 compile_was = compile_enabled()
                 mx.disable_compile()
@@ -269,12 +269,24 @@ class Plan(TextRepr):
     def _restore(self, token: _Defaults) -> None:
         _set_defaults(token)
 
+    def _decide_op(self, op: str) -> int | None:
+        """The deciding rule for an op call here (cached per op and context: an op call is
+        the hot path, about a microsecond with the cache, four without)."""
+        if self._sites:  # every call has its own line: no cache
+            where = self._where(op)
+            if self.census is not None:
+                self.census[Where(op, where.modules[-1:], where.regions[-1:], where.site)] += 1
+            return decide(self._parsed, where)
+        key = (op, tuple(_here.modules), tuple(_here.regions))
+        try:
+            return self._decisions[key]
+        except KeyError:
+            i = self._decisions[key] = decide(self._parsed, self._where(op))
+            return i
+
     def _op_stream(self, op: str, explicit: bool) -> mx.Stream | None:
         """The stream an op call must be given, when an op rule decides it."""
-        where = self._where(op)
-        if self.census is not None:
-            self.census[Where(op, where.modules[-1:], where.regions[-1:], where.site)] += 1
-        i = decide(self._parsed, where)
+        i = self._decide_op(op)
         by_op = i is not None and self._parsed[i].selector.per_op
         if explicit:
             if by_op:
@@ -359,15 +371,17 @@ def _module_call(orig: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _op_call(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _op_call(name: str, *, method: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(orig: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            plan = active()
+            plan = _here.plans[-1] if _here.plans else None
             if plan is None:
                 return orig(*args, **kwargs)
             stream = plan._op_stream(name, kwargs.get("stream") is not None)
             if stream is None:
                 return orig(*args, **kwargs)
+            if not method:  # MLX's functions take stream=
+                return orig(*args, stream=stream, **kwargs)
             saved = _defaults()
             _use(stream)  # operators and methods take no stream=: the default it is
             try:
@@ -390,8 +404,8 @@ def _owners(name: str) -> list[Any]:
     return owners
 
 
-def _patch(owner: Any, name: str, make: Callable[[Any], Any], done: list[tuple[Any, str]],
-           *, method: bool) -> None:
+def _patch(owner: Any, name: str, make: Callable[[Any], Any], done: list[tuple[Any, str]]
+           ) -> None:
     """Wrap ``owner.name`` (shared by every open plan: the first patches, the last
     restores, so plans on several threads or nested plans keep one wrapper)."""
     key = (owner, name)
