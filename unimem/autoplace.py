@@ -86,20 +86,32 @@ def autoplace(
     devices = grouping.check_devices(targets)
     hand = {label: _as_rules(p) for label, p in (tried or {}).items()}
 
-    member = grouping.membership(fun, args, kwargs, model, names)
     everything = [*names, REST]
-    costs, order = {}, None
+    skeleton = parse_name(targets[0]).device  # the graph predictions are made on
+    members = {d: grouping.membership(fun, args, kwargs, model, names, d) for d in devices}
+    member = members[skeleton]
+    measured_costs = {}
     for device in devices:
         call = bind(fun, args, kwargs, Plan(grouping.labelled_rules(names, device), model))
         for _ in range(max(warmup, 1)):
             _run(call)
-        measured_costs = grouping.node_costs(call, len(member.graph.nodes))
-        costs[device] = measured_costs.seconds
-        if order is None and measured_costs.order:
-            order = measured_costs.order  # MLX's dispatch order: placement does not change it
+        measured_costs[device] = grouping.node_costs(call, len(members[device].graph.nodes))
+    # MLX's dispatch order, as measured: placement does not change it
+    order = measured_costs[skeleton].order or None
+    costs = {d: _on_skeleton(member, members[d], measured_costs[d].seconds,
+                             measured_costs[skeleton].seconds) for d in devices}
     handoffs = grouping.measure_handoffs(devices)
     build = _build_time(bind(fun, args, kwargs, Plan({"*": targets[0]}, model)))
     predictor = _Predictor(member.graph, costs, handoffs, order, build)
+    # the host's time per primitive beyond the primitives' own (MLX's bookkeeping; on a
+    # GPU, encoding and launching): calibrated per device from plain runs all on it
+    for device in devices:
+        t = next(t for t in targets if parse_name(t).device == device)
+        alone_call = bind(fun, args, kwargs, Plan({"*": t}, model))
+        walls = [(timer or _time_once)(alone_call) for _ in range(max(warmup, 1) + 7)]
+        wall = statistics.median(walls[max(warmup, 1):])
+        alone = predictor.makespan(dict.fromkeys((n.index for n in member.graph.primitives), t))
+        predictor.dispatch[device] = max(0.0, wall - alone) / max(len(member.graph.primitives), 1)
 
     def predict_assignment(assignment: Mapping[str, str]) -> float:
         stream_of = {n.index: assignment[member.group_of[n.index]]
@@ -126,19 +138,29 @@ def autoplace(
                                       dict(assignment))
     calls = {label: bind(fun, args, kwargs, Plan(c.rules, model))
              for label, c in candidates.items()}
-    # every candidate predicted the same way: from where a trace of its plan put each node
+    # predicted from its groups' places where it has them, else from where a trace of its
+    # plan put each node (hand rules of any kind), when that graph is the skeleton's
     for label, c in candidates.items():
-        candidates[label] = _with(c, predicted=predictor.of_call(calls[label]))
+        predicted = (predict_assignment(c.assignment) if c.assignment
+                     else predictor.of_call(calls[label]))
+        candidates[label] = _with(c, predicted=predicted)
     measured = measure(calls, rounds=rounds, warmup=warmup, timer=timer or _time_once)
     for label, timing in measured.items():
         candidates[label] = _with(candidates[label], measured=timing)
 
     chosen, beyond, verdict = choose(list(candidates.values()), delta)
     notes = [verdict, _check_outputs(fun, args, kwargs, Plan(candidates[chosen].rules, model))]
+    host = ", ".join(f"{d} {fmt_time(h)}" for d, h in predictor.dispatch.items())
     notes.append(f"predicted: building the graph in Python (measured, {fmt_time(build)}) plus "
                  "MLX's run simulated from per-primitive costs measured natively in context "
-                 "(one labelled run per device, median of 3), MLX's measured dispatch order "
-                 "and fitted hand-off costs; measured: plain runs, interleaved, after warm-up")
+                 "(one labelled run per device, median of 3), MLX's measured dispatch order, "
+                 "fitted hand-off costs and the host's time per primitive beyond the "
+                 f"primitives' own ({host}; calibrated on plain runs all on each device); "
+                 "measured: plain runs, interleaved, after warm-up")
+    if len(devices) > 1:
+        notes.append(f"MLX builds another graph on each device (fused kernels where the CPU "
+                     f"runs fallbacks): predictions run on the {skeleton}'s graph, each group's "
+                     "measured total on another device spread over its nodes")
     group_rows = member.groups(everything)
     per_target = {g: {t: sum(costs[parse_name(t).device][n.index]
                              for n in member.graph.primitives if member.group_of[n.index] == g)
@@ -192,6 +214,7 @@ class _Predictor:
                  handoffs: Sequence[Handoff], order: Sequence[int] | None,
                  build: float) -> None:
         self.graph, self.costs, self.build = graph, costs, build
+        self.dispatch: dict[str, float] = {}  # device -> host seconds per primitive
         self.sim = Simulator(graph, order)
         self.fits = {(h.src, h.dst): h for h in handoffs}
         self.device: dict[str, str] = {}  # stream name -> device
@@ -209,7 +232,11 @@ class _Predictor:
         def handoff(src: str, dst: str, nbytes: int) -> float:
             return self.fits[(self._device(src), self._device(dst))].cost(nbytes)
 
-        return self.build + float(self.sim.run(stream_of, cost, handoff).makespan)
+        def dispatch(node: int, stream: str) -> float:
+            return self.dispatch.get(self._device(stream), 0.0)
+
+        run = self.sim.run(stream_of, cost, handoff, dispatch if self.dispatch else None)
+        return self.build + float(run.makespan)
 
     def of_call(self, call: Call) -> float | None:
         """The prediction for any placed call: trace it, take each node's real stream."""
@@ -219,6 +246,33 @@ class _Predictor:
         if [n.name for n in graph.nodes] != [n.name for n in self.graph.nodes]:
             return None  # another graph (the rules changed what runs): no prediction
         return self.makespan({n.index: n.lane for n in graph.primitives})
+
+
+def _on_skeleton(skeleton: grouping.Membership, other: grouping.Membership,
+                 seconds: Sequence[float], skeleton_seconds: Sequence[float]) -> list[float]:
+    """Costs measured on another device's graph, carried onto the skeleton's nodes.
+
+    MLX builds a different graph per device (fused kernels on a GPU where the CPU runs
+    a fallback of several primitives), so a group's measured total on that device is
+    spread over the group's skeleton nodes in proportion to their skeleton costs: each
+    group's total per device is measured, its shape inside the group is derived.
+    """
+    if other is skeleton:
+        return list(seconds)
+    total: Counter[str] = Counter()
+    for n in other.graph.primitives:
+        total[other.group_of[n.index]] += seconds[n.index]
+    base: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    for n in skeleton.graph.primitives:
+        base[skeleton.group_of[n.index]] += skeleton_seconds[n.index]
+        count[skeleton.group_of[n.index]] += 1
+    out = [0.0] * len(skeleton.graph.nodes)
+    for n in skeleton.graph.primitives:
+        g = skeleton.group_of[n.index]
+        out[n.index] = (total[g] * skeleton_seconds[n.index] / base[g] if base[g] > 0
+                        else total[g] / count[g])
+    return out
 
 
 def _run(call: Call) -> None:

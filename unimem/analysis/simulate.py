@@ -111,18 +111,25 @@ class Simulator:
                        if (p := producer[aid]) is not None] for n in graph.nodes]
         self.order = _dispatchable(self.reads, tape_order(graph) if order is None else order)
 
-    def run(self, stream_of: Mapping[int, str], cost: Cost, handoff: HandoffCost) -> Schedule:
+    def run(self, stream_of: Mapping[int, str], cost: Cost, handoff: HandoffCost,
+            dispatch: Cost | None = None) -> Schedule:
         """The schedule when node ``i`` runs on ``stream_of[i]`` (nodes without a stream,
-        such as eval's Synchronizer, are skipped)."""
+        such as eval's Synchronizer, are skipped). ``dispatch`` is the host's time to
+        hand a node to its stream (MLX's eval thread does it, one node after another,
+        in the order): a node starts no earlier than its dispatch ends."""
         n = len(self.graph.nodes)
         start, end = [0.0] * n, [0.0] * n
         free: dict[str, float] = {}
         busy: dict[str, float] = {}
+        host = 0.0
         for i in self.order:
             stream = stream_of.get(i)
             if stream is None:
                 continue
             ready = free.get(stream, 0.0)
+            if dispatch is not None:
+                host += dispatch(i, stream)
+                ready = max(ready, host)
             for p, nbytes in self.reads[i]:
                 src = stream_of.get(p)
                 t = end[p]
