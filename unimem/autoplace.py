@@ -25,7 +25,7 @@ profiling for any code with an ``mlx.nn`` model:
 from __future__ import annotations
 
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from time import perf_counter
@@ -259,10 +259,10 @@ def _on_skeleton(skeleton: grouping.Membership, other: grouping.Membership,
     """
     if other is skeleton:
         return list(seconds)
-    total: Counter[str] = Counter()
+    total: defaultdict[str, float] = defaultdict(float)
     for n in other.graph.primitives:
         total[other.group_of[n.index]] += seconds[n.index]
-    base: Counter[str] = Counter()
+    base: defaultdict[str, float] = defaultdict(float)
     count: Counter[str] = Counter()
     for n in skeleton.graph.primitives:
         base[skeleton.group_of[n.index]] += skeleton_seconds[n.index]
