@@ -74,9 +74,10 @@ def per_call_overhead(calls: int = 20_000) -> list[tuple[str, float]]:
 
 
 def step_overhead(model: nn.Module, x: mx.array, rounds: int) -> tuple[float, float]:
-    """Median plain train step, unplaced and placed by module rules (one stream, so only
-    the interception differs), interleaved."""
-    plan = um.place(model, {"*": "cpu", "module:layers.*": "cpu", "module:ln": "cpu"})
+    """Median plain train step, unplaced and placed by module rules on the default stream
+    (so only the interception differs), interleaved."""
+    here = "gpu" if mx.default_device() == mx.gpu else "cpu"
+    plan = um.place(model, {"*": here, "module:layers.*": here, "module:ln": here})
     plain, placed = [], []
     for _ in range(rounds + 2):
         t = perf_counter()

@@ -194,7 +194,10 @@ def choose(candidates: Sequence[Candidate], delta: float) -> tuple[str, bool, st
 def measure(calls: Mapping[str, Call], *, rounds: int, warmup: int,
             timer: Timer) -> dict[str, Timing]:
     """Plain runs of every placement, interleaved round by round (each round starting at
-    a different one), so that drifts of the machine fall on all of them alike."""
+    a different one), so that drifts of the machine fall on all of them alike. Each timed
+    run follows an untimed one of the same placement: a loop runs one placement over and
+    over, and a run right after another placement's pays for the switch (on the H200 an
+    all-GPU step measured 3x its steady time right after a CPU-heavy placement)."""
     labels = list(calls)
     for label in labels:
         for _ in range(warmup):
@@ -203,6 +206,7 @@ def measure(calls: Mapping[str, Call], *, rounds: int, warmup: int,
     for r in range(rounds):
         for k in range(len(labels)):
             label = labels[(r + k) % len(labels)]
+            timer(calls[label])  # settle into this placement
             samples[label].append(timer(calls[label]))
     return {label: Timing(tuple(s), warmup) for label, s in samples.items()}
 
@@ -302,20 +306,31 @@ def _time_once(call: Call) -> float:
 
 def _check_outputs(fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                    plan: Plan) -> str:
-    """Compare the chosen placement's outputs with the unplaced run's (same random seed)."""
+    """Compare the chosen placement's outputs with the unplaced run's (same random seed).
+
+    Devices compute differently in the last bits (a GPU's float32 matmul may round
+    through TF32, and sums run in another order), so where the placement uses a device
+    the unplaced run did not, the tolerance is TF32's: 1e-2 of an output's largest
+    value; else 1e-4.
+    """
     mx.random.seed(0)
     plain = flatten_arrays(fun(*args, **kwargs))
     mx.random.seed(0)
     with plan:
         placed = flatten_arrays(fun(*args, **kwargs))
     mx.eval(plain, placed)
-    same = len(plain) == len(placed) and all(
-        a.shape == b.shape and bool(mx.allclose(a, b, rtol=1e-4, atol=1e-5))
-        for a, b in zip(plain, placed))
-    if not same:
-        return ("WARNING: the chosen placement's outputs differ from the unplaced run's "
-                "(beyond rtol 1e-4, atol 1e-5)")
-    return f"outputs match the unplaced run's ({plural(len(plain), 'array')}, allclose)"
+    if len(plain) != len(placed) or any(a.shape != b.shape for a, b in zip(plain, placed)):
+        return "WARNING: the chosen placement returns other arrays than the unplaced run"
+    here = "gpu" if mx.default_device() == mx.gpu else "cpu"
+    rtol = 1e-2 if any(parse_name(t).device != here for _, t in plan.rules) else 1e-4
+    # differences relative to each output's scale: entries near zero have no relative error
+    worst = max((float(mx.max(mx.abs(a - b))) / (float(mx.max(mx.abs(b))) or 1.0)
+                 for a, b in zip(plain, placed) if a.size), default=0.0)
+    if worst > rtol:
+        return (f"WARNING: the chosen placement's outputs differ from the unplaced run's by "
+                f"up to {worst:.1e} of their largest value (more than {rtol:g})")
+    return (f"outputs match the unplaced run's ({plural(len(plain), 'array')}; differences "
+            f"up to {worst:.1e} of each one's largest value, within {rtol:g})")
 
 
 def _find_model(model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:

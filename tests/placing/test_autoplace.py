@@ -64,16 +64,17 @@ def test_tape_order_is_the_order_mlx_dispatches_in(width):
     mx.eval(x)
 
     def fun(x):  # `width` independent branches of different depths, joined
-        outs = [x]
-        for i in range(width):
-            y = x + i
-            for _ in range(i % 4):
-                y = mx.exp(y)
-            outs.append(y)
-        total = outs[0]
-        for o in outs[1:]:
-            total = total + o
-        return total.sum()
+        with mx.stream(mx.cpu):  # the native probe stamps CPU primitives' dispatch
+            outs = [x]
+            for i in range(width):
+                y = x + i
+                for _ in range(i % 4):
+                    y = mx.exp(y)
+                outs.append(y)
+            total = outs[0]
+            for o in outs[1:]:
+                total = total + o
+            return total.sum()
 
     graph, measured = _dispatch_order(fun, x)
     assert tape_order(graph) == measured  # every primitive is timed here: the whole order
@@ -117,7 +118,8 @@ def test_autoplace_never_returns_a_placement_slower_than_the_best_hand_one(tower
 
 def test_autoplace_on_a_real_run_keeps_its_promises(towers):
     model, x = towers
-    ledger = um.autoplace(forward, model, x, rounds=3, warmup=1, top=2)
+    ledger = um.autoplace(forward, model, x, targets=("cpu", "cpu:1"), rounds=3, warmup=1,
+                          top=2)
     assert [g.name for g in ledger.groups] == ["left", "right", "(rest)"]
     assert ledger.groups[0].primitives == ledger.groups[1].primitives > 0
     assert ledger.targets == ("cpu", "cpu:1")

@@ -41,11 +41,12 @@ from types import FrameType
 from typing import Any, Literal
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 
 from ..capture.streams import gpu_available, parse_name, resolve
 from ..errors import ArgumentTypeError, ArgumentValueError
 from ..model.placement import Rules, fmt_rules
-from ..model.text import TextRepr, plural, prose, text_table
+from ..model.text import TextRepr, fmt_bytes, plural, prose, text_table
 from .rules import ParsedRule, Where, decide, normalise, parse
 
 CompileMode = Literal["off", "keep"]
@@ -71,6 +72,14 @@ class _Thread(threading.local):
 _here = _Thread()
 _lock = threading.Lock()
 _patched: dict[tuple[Any, str], tuple[Any, bool, int]] = {}  # (owner, name) -> (orig, own, uses)
+
+
+@functools.cache
+def _cuda() -> bool:
+    """Whether this MLX is the CUDA build (the GPU is NVIDIA's, through CUDA)."""
+    from ..devices import platform
+
+    return platform().backend == "cuda"
 
 
 def active() -> Plan | None:
@@ -145,8 +154,10 @@ def compile_enabled() -> bool:
 class Plan(TextRepr):
     """Rules that place the ops of any MLX code, applied while ``with plan:`` is open.
 
-    ``model`` (an ``mlx.nn.Module``) gives ``module:`` rules their paths; rules are
-    ``{selector: target}`` in order, last match wins (see ``placing/rules.py``).
+    ``model`` (an ``mlx.nn.Module``) gives ``module:`` rules their paths, read when the
+    plan is first opened (a module added to the model later is not placed: make a new
+    plan); rules are ``{selector: target}`` in order, last match wins (see
+    ``placing/rules.py``).
     """
 
     _html_class = "unimem-plan"
@@ -177,11 +188,14 @@ class Plan(TextRepr):
         # with ``census``, every op call is counted by where it was made (op, innermost
         # module, innermost region, line): what the explore widget offers as groups
         self.census: Counter[Where] | None = Counter() if census else None
-        self._paths: dict[int, str] = {}
+        self._paths: dict[int, str] = {}  # id(module) -> its path, read at the first open
+        self._classes: list[type] = []  # the module classes whose __call__ is wrapped
         self._decisions: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int | None] = {}
         self._streams: dict[str, mx.Stream] = {}
         self._open: list[tuple[_Defaults, bool, list[tuple[Any, str]]]] = []
         self.placed: Counter[int] = Counter()  # rule index -> contexts and op calls it placed
+        self._mixes_devices = len({parse_name(t).device for _, t in self.rules}) > 1
+        self.managed = 0  # bytes moved to managed memory first (MLX's CUDA build only)
         self.overridden: Counter[str] = Counter()  # reason -> op calls
 
     # -- the rules as data ---------------------------------------------------------
@@ -206,12 +220,17 @@ class Plan(TextRepr):
         try:
             self._streams = {t: resolve(t, what=f"rule target {t!r}") for _, t in self.rules}
             if self.model is not None:
-                self._paths = {id(m): p for p, m in self.model.named_modules() if p}
-                for cls in {type(m) for _, m in self.model.named_modules()}:
+                if not self._classes:  # read once: walking a model's modules costs ~50 µs
+                    modules = self.model.named_modules()
+                    self._paths = {id(m): p for p, m in modules if p}
+                    self._classes = list(dict.fromkeys(type(m) for _, m in modules))
+                for cls in self._classes:
                     _patch(cls, "__call__", _module_call, patched)
             for name in self._intercepted():
                 for owner in _owners(name):
                     _patch(owner, name, _op_call(name, method=owner is mx.array), patched)
+            if self.model is not None:
+                self._to_managed(self.model.parameters())
             if self.compile == "off":
                 compile_was = compile_enabled()
                 mx.disable_compile()
@@ -240,10 +259,35 @@ class Plan(TextRepr):
         """``fun`` run inside this plan: what ``um.profile(..., placement=plan)`` calls."""
         @functools.wraps(fun)
         def placed(*args: Any, **kwargs: Any) -> Any:
+            self._to_managed((args, kwargs))
             with self:
                 return fun(*args, **kwargs)
         placed.__unimem_plan__ = self  # type: ignore[attr-defined]
         return placed
+
+    def _to_managed(self, tree: Any) -> None:
+        """On MLX's CUDA build, when the rules mix CPU and GPU: put the arrays a CPU stream
+        may read into managed memory first.
+
+        MLX 0.32's CUDA backend fails when a CPU stream makes a view (a transpose, a
+        reshape, a copy that shares the buffer) of an array in device memory and a GPU
+        stream reads it: the fence's update looks the CPU stream up among the GPU's
+        ("There is no Stream(gpu, N) in current thread", ``Fence::update`` in
+        https://github.com/ml-explore/mlx/blob/v0.32.1/mlx/backend/cuda/fence.cpp). A
+        model's weights are read that way by the backward pass. Taking an array's buffer
+        from the host (its buffer protocol) makes MLX move it to managed memory, where
+        the CPU may read it anyway; arrays made during the run are not covered.
+        """
+        if not self._mixes_devices or not _cuda():
+            return
+        moved = 0
+        for leaf in tree_flatten(tree):
+            array = leaf[1] if isinstance(leaf, tuple) else leaf
+            if isinstance(array, mx.array):
+                memoryview(array)  # type: ignore[arg-type]  # a buffer; the stubs omit it
+                moved += array.nbytes
+        if moved:
+            self.managed += moved
 
     # -- contexts and ops ----------------------------------------------------------
     def _where(self, op: str = "") -> Where:
@@ -332,6 +376,10 @@ class Plan(TextRepr):
         if self.compile == "off":
             notes.append("mx.compile is off while the plan is open: compiled functions run "
                          "op by op, so the rules reach their ops")
+        if self.managed:
+            notes.append(f"{fmt_bytes(self.managed)} of weights and arguments were moved to "
+                         "managed memory first: MLX 0.32's CUDA build fails when a CPU stream's "
+                         "view of a device buffer is read by a GPU stream")
         lines += [x for n in notes for x in prose(f"  note: {n}")]
         return lines
 
