@@ -10,6 +10,7 @@
     plan = um.place(model, {"*": "gpu", "module:layers.0": "cpu"})  # any code
     with plan: step(model, x)                      # its ops land where the rules say
     with um.watch() as w: train()                  # any MLX code, live
+    um.launch("job.py", n=2)                       # every rank of a distributed job
     um.critical_path(p); um.waits(p); um.diff(p, q)  # why one run is slower
     reg = um.track(x=x)                            # weakly held arrays, size, state
     um.residency(x)                                # where each page of x lives now
@@ -20,12 +21,14 @@
 from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
 from .analysis.gpu import GpuActivity, gpu_activity
+from .analysis.merge import Merge, merge
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .autoplace import autoplace
 from .capture.streams import Placement
 from .comparison import Comparison, compare
 from .copytax import copy_tax
 from .devices import about, gpu_method, platform
+from .distributed import DistributedJobError, RankWatch, launch, watch_rank
 from .errors import (
     ArgumentTypeError,
     ArgumentValueError,
@@ -71,6 +74,7 @@ __all__ = [
     "CriticalPath",
     "Diff",
     "DiffRow",
+    "DistributedJobError",
     "Edge",
     "Explore",
     "ExportFormatError",
@@ -82,11 +86,13 @@ __all__ = [
     "Ledger",
     "MemorySample",
     "MemoryView",
+    "Merge",
     "NoArraysError",
     "Node",
     "Op",
     "Placement",
     "Plan",
+    "RankWatch",
     "Recording",
     "Registry",
     "RegistrySnapshot",
@@ -111,7 +117,9 @@ __all__ = [
     "gpu_activity",
     "gpu_method",
     "group_cost_chart",
+    "launch",
     "ledger_chart",
+    "merge",
     "place",
     "platform",
     "profile",
@@ -123,6 +131,7 @@ __all__ = [
     "track",
     "waits",
     "watch",
+    "watch_rank",
     "zero_copy_report",
 ]
 __version__ = "0.1.0"

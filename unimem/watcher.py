@@ -105,6 +105,11 @@ class Watch:
         self._ui_thread: threading.Thread | None = None
         self._t_enter = 0.0
 
+    @property
+    def t0(self) -> float:
+        """``perf_counter()`` at the recording's time zero: its ops' times count from it."""
+        return self._recorder.t0
+
     def _new_recorder(self) -> Recorder | NativeRecorder:
         if self.mode == "native":
             return NativeRecorder(self.recording)

@@ -28,6 +28,7 @@ const PALETTE = {
   // waits between streams: the timeline's arrows
   "cross stream": "#444444",
   "device switch": "#e377c2",
+  collective: "#2ca02c", // the same collective on two ranks of a merged distributed job
   // picked elsewhere, shown here: a chain from Timeline.highlight, MemoryView's rows
   highlight: "#ffb000",
 };
@@ -44,6 +45,7 @@ const FLOWS = {
   "cross stream": "cross-stream wait",
   "device switch": "device switch (a wait across devices)",
   untracked: "wait on untracked work",
+  collective: "the same collective on another rank",
 };
 
 function flowColor(kind) {

@@ -1,6 +1,7 @@
 """Edge kinds: one table in the model, read by the graph, the recorder and the views."""
 
 from unimem.model.graph import (
+    COLLECTIVE,
     CROSS_STREAM,
     DEVICE_SWITCH,
     EDGE_KINDS,
@@ -16,12 +17,12 @@ from unimem.model.recording import UNTRACKED_LANE, Lane, flow_kind
 
 def test_one_meaning_per_kind_in_table_order():
     assert list(EDGE_MEANINGS) == list(EDGE_KINDS)
-    assert EDGE_KINDS == (SAME_STREAM, CROSS_STREAM, DEVICE_SWITCH, UNTRACKED)
+    assert EDGE_KINDS == (SAME_STREAM, CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE)
     assert all(EDGE_MEANINGS[k] and "\n" not in EDGE_MEANINGS[k] for k in EDGE_KINDS)
 
 
 def test_flow_kinds_are_the_fenced_ones_in_the_order_the_timeline_colours_them():
-    assert FLOW_KINDS == (CROSS_STREAM, DEVICE_SWITCH, UNTRACKED)
+    assert FLOW_KINDS == (CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE)
 
 
 def test_classify_and_flow_kind():

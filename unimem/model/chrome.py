@@ -109,6 +109,7 @@ def to_chrome_trace(rec: Recording, path: str | os.PathLike[str] | None = None
         "flows": [asdict(f) for f in rec.flows],
         "untimed_ops": [_op_dict(op) for op in rec.ops if op.id not in timed],
         "graph": None if rec.graph is None else rec.graph.to_dict(),
+        **({"rank": rec.rank.to_dict()} if rec.rank is not None else {}),
     }
     trace = {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"unimem": meta}}
     if path is not None:

@@ -32,6 +32,7 @@ from .chrome_check import (
     time_s,
 )
 from .graph import EDGE_KINDS
+from .ranks import RankInfo
 from .recording import Calls, Flow, Lane, MemorySample, Op, Recording, Timing
 from .text import plural
 
@@ -105,6 +106,12 @@ def _unimem(events: list[Any], raw_meta: object) -> Recording:
                     meta.text("method"), platform=meta.names("platform"),
                     notes=list(meta.texts("notes")), wall=meta.optional("wall", "s", 0))
     rec.lanes = _lanes(meta.array("lanes"))
+    if isinstance(meta.d.get("rank"), dict):
+        try:
+            rec.rank = RankInfo.from_dict(meta.d["rank"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TraceFormatError(f"otherData.unimem.rank: not a rank's record ({exc})",
+                                   field="rank") from None
     n_lanes = len(rec.lanes)
     ops: dict[int, Op] = {}
     where: dict[int, tuple[At, str]] = {}  # op id -> where it was read, its fields' prefix

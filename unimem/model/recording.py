@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import UNTRACKED, EdgeKind, Graph, StreamId, classify
+from .ranks import RankInfo
 from .text import TextRepr, fmt_placement, fmt_time, plural, prose
 
 UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
@@ -193,6 +194,7 @@ class Recording(TextRepr):
     graph: Graph | None = None
     platform: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rank: RankInfo | None = None  # the rank of an mx.distributed job that recorded this
 
     # -- derived figures -----------------------------------------------------
     @property

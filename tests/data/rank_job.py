@@ -1,0 +1,22 @@
+"""A 2-rank job for tests/test_distributed.py: steps of work and an all-reduce each;
+rank 1 sleeps 0.2 s before step 2's all-reduce (the straggler); with FAIL set in the
+environment rank 1 raises instead."""
+
+import os
+import time
+
+import mlx.core as mx
+
+import unimem as um
+
+g = mx.distributed.init()
+x = mx.ones((4096,)) * (g.rank() + 1)
+with um.watch_rank():
+    for step in range(4):
+        y = mx.exp(x) * 2
+        mx.eval(y)
+        if g.rank() == 1 and step == 2:
+            if os.environ.get("FAIL"):
+                raise RuntimeError("rank 1 failed on purpose")
+            time.sleep(0.2)
+        mx.eval(mx.distributed.all_sum(y))

@@ -1,0 +1,39 @@
+"""A real 2-rank job (the ring backend on this machine), recorded and merged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import unimem as um
+from unimem.distributed import DistributedJobError
+
+JOB = Path(__file__).parent / "data" / "rank_job.py"
+
+
+def test_a_two_rank_job_merges_with_its_straggler_named():
+    m = um.launch(JOB, n=2, timeout=120)
+    assert [r.rank for r in m.ranks] == [0, 1] and m.ranks[0].backend == "ring"
+    assert {lane.name for lane in m.recording.lanes} == {"rank 0 · cpu", "rank 1 · cpu"}
+    # every all-reduce of every rank joined, in order, on one clock
+    assert len(m.collectives) == 4
+    assert all(c.kind == "Sum AllReduce" for c in m.collectives)
+    assert m.bound < 0.01  # the clock error the merge states (ping-pongs on localhost)
+    step2 = m.collectives[2]
+    assert step2.last == 1  # rank 1 slept: everyone waited for it
+    assert step2.waits[0] > 0.15 - 2 * m.bound
+    made = {r: w for r, w, _ in m.stragglers()}
+    assert made[1] > 0.15 and made[1] > made[0]
+    assert all(a <= b + m.bound for a, b in zip(step2.arrivals, step2.ends))
+
+
+def test_a_rank_that_fails_raises_with_the_jobs_output(monkeypatch):
+    monkeypatch.setenv("FAIL", "1")  # the ranks inherit it
+    with pytest.raises(DistributedJobError, match="rank 1 failed on purpose"):
+        um.launch(JOB, n=2, timeout=120)
+
+
+def test_watch_rank_outside_a_job_says_how_to_start_one():
+    with pytest.raises(DistributedJobError, match="mlx.launch"), um.watch_rank():
+        pass
