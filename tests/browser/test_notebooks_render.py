@@ -29,6 +29,9 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
         (".unimem-explore .unimem-timeline", "data-bars"),
         (".unimem-explore .widget-dropdown", None),
     ],
+    "09_beyond_one_machine.ipynb": [  # a merged 2-rank job: a lane per rank
+        (".unimem-timeline", "data-bars"),
+    ],
 }
 
 
