@@ -19,8 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import mlx.core as mx
+
 from .analysis.merge import Merge, merge
-from .capture import ranks
+from .capture import native, ranks
 from .errors import UnimemError
 from .model.ranks import Exchange
 from .model.recording import Recording
@@ -60,6 +62,10 @@ class RankWatch:
                 "not one of several ranks: start the script with mlx.launch (or um.launch)")
         self._start = ranks.sync(self.group, "start")
         kwargs = {"display": False, "title": f"rank {self.group.rank()}", **self._kwargs}
+        if "mode" not in kwargs and native.available() and mx.default_device() == mx.cpu:
+            # a rank computing on its CPU (the ring backend) is recorded natively even on a
+            # machine with a GPU (um.watch's own "auto" keeps GPU machines on hand-offs)
+            kwargs["mode"] = "native"
         self.watch = watch(**kwargs)
         self.watch.__enter__()
         return self

@@ -21,6 +21,9 @@ straggle = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
 
 group = mx.distributed.init()
 rank = group.rank()
+# the ring backend carries arrays over sockets from the host: every rank computes on its CPU
+# (on NVIDIA GPUs, MLX's NCCL backend is the GPU version of this job)
+mx.set_default_device(mx.cpu)
 mx.random.seed(0)  # the same initial weights on every rank
 model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 4))
 optimizer = optim.SGD(learning_rate=0.1)

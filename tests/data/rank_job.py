@@ -10,6 +10,7 @@ import mlx.core as mx
 import unimem as um
 
 g = mx.distributed.init()
+mx.set_default_device(mx.cpu)  # ring backend: the ranks compute on their CPUs (native records)
 x = mx.ones((4096,)) * (g.rank() + 1)
 with um.watch_rank():
     for step in range(4):

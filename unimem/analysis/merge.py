@@ -26,8 +26,10 @@ from ..model.recording import Flow, Lane, Op, Recording
 from ..model.text import TextRepr, fmt_time, plural, prose, text_table
 from .clocks import ClockMap, rank_clocks
 
-# MLX's distributed primitives, as the native walk names them ("Sum AllReduce", ...)
-COLLECTIVE_NAMES = ("AllReduce", "AllGather", "ReduceScatter", "Send", "Recv")
+# MLX's distributed primitives, as the native walk names them ("Sum AllReduce", ...), and
+# the calls that make them, as the hand-off method names its bars
+COLLECTIVE_NAMES = ("AllReduce", "AllGather", "ReduceScatter", "Send", "Recv", "all_sum",
+                    "all_gather", "all_max", "all_min", "sum_scatter")
 
 
 def is_collective(name: str) -> bool:
