@@ -83,7 +83,10 @@ def test_merged_recordings_save_load_and_merge_from_files(job, tmp_path):
     m = merge(paths)
     assert m.collectives[1].last == 2 and m.stragglers()[2][2] >= 1
     out = tmp_path / "merged.json"
-    m.recording.to_chrome_trace(str(out))
+    trace = m.recording.to_chrome_trace(str(out))
+    processes = {e["pid"]: e["args"]["name"] for e in trace["traceEvents"]
+                 if e.get("name") == "process_name"}
+    assert {"rank 0", "rank 1", "rank 2"} <= set(processes.values())  # a process per rank
     back = um.Recording.load(str(out))
     assert [f.kind for f in back.flows].count(COLLECTIVE) == 6
 

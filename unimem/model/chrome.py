@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -32,6 +33,11 @@ _PROCESS_NAMES = {1: "CPU", 2: "GPU", 3: "untracked (stream unknown)",
                   _MEMORY_PID: "MLX allocator (global counters)"}
 
 
+# a merged distributed job names its lanes "rank 1 · cpu": each rank is a process of its own
+_RANK_LANE = re.compile(r"rank (\d+) · ")
+_RANK_PID = 100
+
+
 def _us(seconds: float) -> float:
     return round(seconds * 1e6, 3)
 
@@ -42,7 +48,9 @@ def _threads(lanes: list[Lane]) -> dict[int, tuple[int, int]]:
     next free tid of its process, so no two lanes share a thread (and merge on load)."""
     out: dict[int, tuple[int, int]] = {}
     for lane in sorted(lanes, key=lambda x: x.stream_index < 0):  # known streams first
-        pid, tid = _PIDS.get(lane.device, 3), max(lane.stream_index, 0)
+        rank = _RANK_LANE.match(lane.name)  # a merged job's lane: a process per rank
+        pid = _RANK_PID + int(rank[1]) if rank else _PIDS.get(lane.device, 3)
+        tid = max(lane.stream_index, 0)
         taken = [t for p, t in out.values() if p == pid]
         if tid in taken:
             tid = max(taken) + 1
@@ -57,8 +65,9 @@ def to_chrome_trace(rec: Recording, path: str | os.PathLike[str] | None = None
     where = _threads(rec.lanes)
     used_pids = sorted({pid for pid, _ in where.values()} | {_MEMORY_PID})
     for pid in used_pids:
+        name = _PROCESS_NAMES.get(pid) or f"rank {pid - _RANK_PID}"
         events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                       "args": {"name": _PROCESS_NAMES[pid]}})
+                       "args": {"name": name}})
         events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0,
                        "args": {"sort_index": pid}})
     for lane in rec.lanes:

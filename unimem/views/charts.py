@@ -47,6 +47,10 @@ class Chart(TextRepr):
     def lines(self) -> list[str]:
         return list(self._lines)
 
+    def text(self) -> str:
+        """The text form: the same numbers as the figure, one line each (also its repr)."""
+        return repr(self)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """plotly's own bundle for the figure (JupyterLab draws it), plus the text form."""
         bundle: dict[str, Any] = pio.renderers["plotly_mimetype"].to_mimebundle(
@@ -94,8 +98,14 @@ def timings_chart(title: str, timings: Mapping[str, Timing]) -> Chart:
     return Chart(fig, [title, *text_table(rows)])
 
 
-def ledger_chart(ledger: Ledger) -> Chart:
-    """Predicted against measured time per candidate, on the line where they agree."""
+def ledger_chart(ledger: Ledger, log: bool = False) -> Chart:
+    """Predicted against measured time per candidate, on the line where they agree.
+
+    One marker colour per source (trivial, hand, predicted); the chosen candidate is
+    outlined. ``log=True`` puts both axes on a log scale, for candidates that differ
+    by orders of magnitude. A candidate without a prediction or a measurement has no
+    point; the text form (the ledger's own) lists every candidate.
+    """
     both = [c for c in ledger.candidates if c.predicted is not None and c.median is not None]
     fig = go.Figure()
     for source, colour in SOURCE_COLOURS.items():
@@ -112,14 +122,20 @@ def ledger_chart(ledger: Ledger) -> Chart:
             hovertemplate="%{text}: measured %{x:.3f} ms, predicted %{y:.3f} ms<extra></extra>"))
     values = [v * MS for c in both for v in (c.median, c.predicted) if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    pad = (hi - lo) * 0.05 or hi * 0.05 or 1.0
-    fig.add_trace(go.Scatter(x=[lo - pad, hi + pad], y=[lo - pad, hi + pad], mode="lines",
+    if log and lo > 0:  # a fixed factor either side: the same look at any scale
+        ends = [lo / 1.25, hi * 1.25]
+    else:
+        pad = (hi - lo) * 0.05 or hi * 0.05 or 1.0
+        ends = [max(lo - pad, 0.0), hi + pad]
+    fig.add_trace(go.Scatter(x=ends, y=ends, mode="lines",
                              name="predicted = measured",
                              line={"color": "#888", "dash": "dot"}, hoverinfo="skip"))
     fig.update_layout(**STYLE)
     fig.update_layout(title=f"{ledger.title}: predicted vs measured "
                       f"(chosen: {ledger.chosen}, outlined)", xaxis_title="measured median (ms)",
-                      yaxis_title="predicted (ms)")
+                      yaxis_title="predicted (ms)",
+                      xaxis_type="log" if log else "linear",
+                      yaxis_type="log" if log else "linear")
     return Chart(fig, ledger.lines())
 
 
