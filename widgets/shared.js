@@ -28,7 +28,7 @@ const PALETTE = {
   // waits between streams: the timeline's arrows
   "cross stream": "#444444",
   "device switch": "#e377c2",
-  collective: "#2ca02c", // the same collective on two ranks of a merged distributed job
+  collective: "#009e73", // the same collective on two ranks of a merged distributed job
   // picked elsewhere, shown here: a chain from Timeline.highlight, MemoryView's rows
   highlight: "#ffb000",
 };

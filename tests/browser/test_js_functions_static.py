@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _static_harness import browser_page, expose
 
 from unimem import Timeline
-from unimem.model.graph import CROSS_STREAM, DEVICE_SWITCH
-from unimem.model.recording import UNTRACKED_LANE, Flow, Lane, MemorySample, Op, Recording
+from unimem.model.graph import DEVICE_SWITCH, FLOW_KINDS
+from unimem.model.recording import Flow, Lane, MemorySample, Op, Recording
 from unimem.model.text import fmt_bytes, fmt_time
 from unimem.views.memory import CLASSES, COUNTERS
 
@@ -104,7 +104,7 @@ def test_formatters_say_what_python_says(page):
 def test_palette_gives_every_name_python_sends_one_colour(page):
     palette, flows, counters = page.evaluate(
         "[window.unimem.PALETTE, window.unimem.FLOWS, window.unimem.COUNTERS]")
-    assert set(flows) == {CROSS_STREAM, DEVICE_SWITCH, UNTRACKED_LANE}  # recorder's flow kinds
+    assert set(flows) == set(FLOW_KINDS)  # every kind a Recording's flows can have
     assert counters == list(COUNTERS)
     for name in [*flows, *counters, *CLASSES, "cpu", "gpu"]:
         assert name in palette, name
