@@ -30,7 +30,7 @@
 //   _highlight bar indices of a chain to draw highlighted (e.g. a critical path).
 //   hovered    written here: op id under the mouse in recording 0, -1 for none.
 
-const ROW_H = 22, MEM_H = 56, HEAD_H = 32, GAP = 8, AXIS_H = 22, LABEL_W = 190;
+const ROW_H = 22, MEM_H = 56, HEAD_H = 32, GAP = 8, AXIS_H = 22, LABEL_W = 190, GROUP_H = 18;
 const TYPES = { f8: Float64Array, i4: Int32Array, u1: Uint8Array };
 const START_MEASURED = 1, IN_FLIGHT = 2; // bits of the flags column
 const OPEN_MIN = 14; // px: an op still running is visible even when it just started
@@ -44,6 +44,8 @@ const CSS = `
 .unimem-lane-label, .unimem-memory-label { position: absolute; left: 0; height: ${ROW_H}px; line-height: ${ROW_H}px;
   width: ${LABEL_W - 6}px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; font-size: 11px; }
 .unimem-memory-label { height: ${MEM_H}px; line-height: 14px; color: #555; }
+.unimem-group-label { position: absolute; left: 0; height: ${GROUP_H}px; line-height: ${GROUP_H}px; font-size: 11px;
+  font-weight: 600; color: #333; cursor: pointer; user-select: none; z-index: 1; }
 .unimem-device { display: inline-block; padding: 0 4px; margin-right: 4px; border-radius: 3px; color: #fff;
   font-weight: 600; font-size: 10px; line-height: 15px; }
 .unimem-recording-title { position: absolute; left: 0; right: 0; height: ${HEAD_H}px; overflow: hidden;
@@ -101,17 +103,27 @@ function decode(meta, payload) {
 // -- geometry ------------------------------------------------------------------------
 // Rows, in CSS pixels from the top: per recording its title, its lanes, then its memory
 // lane (memY is -1 for a recording without samples).
-function layout(meta) {
-  const laneY = new Float64Array(meta.lanes.length), memY = [], headY = [];
+// Lanes of one group (a rank of a merged distributed job: lane.group) sit under a header
+// row that folds them: `folded` holds "recording/group" keys; a folded lane's y is -1.
+function layout(meta, folded = new Set()) {
+  const laneY = new Float64Array(meta.lanes.length), memY = [], headY = [], groups = [];
   let y = AXIS_H;
   meta.recordings.forEach((rec, r) => {
     headY.push(y); y += HEAD_H;
-    meta.lanes.forEach((lane, row) => { if (lane.recording === r) { laneY[row] = y; y += ROW_H; } });
+    let group = "";
+    meta.lanes.forEach((lane, row) => {
+      if (lane.recording !== r) return;
+      const g = lane.group || "";
+      if (g && g !== group) { groups.push({ key: `${r}/${g}`, name: g, top: y }); y += GROUP_H; }
+      group = g;
+      if (g && folded.has(`${r}/${g}`)) { laneY[row] = -1; return; }
+      laneY[row] = y; y += ROW_H;
+    });
     memY.push(rec.memory[1] > 0 ? y : -1);
     if (rec.memory[1] > 0) y += MEM_H;
     y += GAP;
   });
-  return { laneY, memY, headY, height: y };
+  return { laneY, memY, headY, groups, height: y };
 }
 
 // The time axis: times [t0, t1] across `width` canvas pixels, both ways.
@@ -123,7 +135,7 @@ function timeAxis([t0, t1], width) {
 // The bar at canvas point (x, y): the nearest on that row within 3 pixels, or -1.
 function barAt(data, lay, view, x, y) {
   const { meta, byRow, cols, end, maxDur } = data, start = cols.start;
-  const row = meta.lanes.findIndex((_, r) => y >= lay.laneY[r] && y < lay.laneY[r] + ROW_H);
+  const row = meta.lanes.findIndex((_, r) => lay.laneY[r] >= 0 && y >= lay.laneY[r] && y < lay.laneY[r] + ROW_H);
   if (row < 0) return -1;
   const px = (view.t1 - view.t0) / view.width, t = view.t(x), tol = 3 * px, idx = byRow[row];
   let best = -1, bestDist = Infinity;
@@ -234,6 +246,18 @@ function recordingTitle(rec, top) {
   return node;
 }
 
+// A group's header (a rank of a merged job): click to fold or unfold its lanes.
+function groupLabel(group, folded, lanes, onClick) {
+  const node = element("div", "unimem-group-label");
+  node.style.top = `${group.top}px`;
+  node.dataset.group = group.name;
+  node.dataset.folded = folded ? "1" : "0";
+  node.textContent = `${folded ? "▸" : "▾"} ${group.name} (${lanes} lane${lanes === 1 ? "" : "s"})`;
+  node.title = folded ? "show this rank's lanes" : "fold this rank's lanes";
+  node.addEventListener("click", onClick);
+  return node;
+}
+
 function laneLabel(lane, top) {
   const node = element("div", "unimem-lane-label");
   node.style.top = `${top}px`;
@@ -265,22 +289,34 @@ function render({ model, el }) {
   // data: decode() of the model; lay: layout() of its meta; span: the times in view
   // (kept across data updates once the user zoomed or panned)
   let data = null, lay = null, span = null, userView = false;
+  const folded = new Set(); // groups (ranks) whose lanes are folded, kept across updates
   let width = 0, height = 0, frame = 0, reload = true, hoverBar = -1, draws = 0, drag = null;
   const view = () => timeAxis(span, width);
 
   function load() {
     data = decode(model.get("_meta"), model.get("_payload"));
-    lay = layout(data.meta);
     if (!userView || !span) span = data.full.slice();
     head.innerHTML = legend(data.meta);
-    labels.replaceChildren(
-      ...data.meta.recordings.map((rec, r) => recordingTitle(rec, lay.headY[r])),
-      ...data.meta.lanes.map((lane, row) => laneLabel(lane, lay.laneY[row])),
-      ...lay.memY.filter((y) => y >= 0).map(memoryLabel));
-    resize();
+    relayout();
     hoverBar = -2; // bars were renumbered: clear the old hover, its outline and tooltip
     setHover(-1);
     showTip(null);
+  }
+
+  // rows and their labels, after new data or a group folded or unfolded
+  function relayout() {
+    lay = layout(data.meta, folded);
+    const count = (g) => data.meta.lanes.filter((l) => `${l.recording}/${l.group || ""}` === g.key).length;
+    labels.replaceChildren(
+      ...data.meta.recordings.map((rec, r) => recordingTitle(rec, lay.headY[r])),
+      ...lay.groups.map((g) => groupLabel(g, folded.has(g.key), count(g), () => {
+        if (folded.has(g.key)) folded.delete(g.key); else folded.add(g.key);
+        relayout(); setHover(-1); showTip(null); schedule();
+      })),
+      ...data.meta.lanes.map((lane, row) => lay.laneY[row] >= 0 ? laneLabel(lane, lay.laneY[row]) : null)
+        .filter((x) => x),
+      ...lay.memY.filter((y) => y >= 0).map(memoryLabel));
+    resize();
   }
 
   function resize() {
@@ -304,7 +340,8 @@ function render({ model, el }) {
     const flows = drawFlows(ctx, data, lay, v);
     drawMemory(ctx, data, lay, v);
     drawHighlight(ctx, data, lay, v, model.get("_highlight") || []);
-    Object.assign(root.dataset, { lanes: data.meta.lanes.length, bars, flows,
+    Object.assign(root.dataset, { lanes: data.meta.lanes.length, bars, flows, groups: lay.groups.length,
+                                  folded: folded.size,
                                   drawMs: (performance.now() - t0).toFixed(2), draws: ++draws });
   }
 

@@ -47,6 +47,7 @@ function drawLanes(ctx, data, lay, view) {
   let bars = 0;
   meta.lanes.forEach((lane, row) => {
     const y = lay.laneY[row], color = deviceColor(lane.device), idx = byRow[row];
+    if (y < 0) return; // a folded group's lane
     ctx.fillStyle = row % 2 ? "#f7f7f7" : "#fbfbfb";
     ctx.fillRect(0, y, width, ROW_H);
     // the first bar that can reach into view starts at most the longest bar before it
@@ -101,6 +102,7 @@ function drawFlows(ctx, data, lay, view) {
   let drawn = 0;
   for (let f = 0; f < src.length; f++) {
     const a = src[f], b = dst[f];
+    if (lay.laneY[cols.row[a]] < 0 || lay.laneY[cols.row[b]] < 0) continue; // folded away
     const xa = view.x(end[a]), xb = view.x(cols.start[b]);
     if ((xa < 0 && xb < 0) || (xa > view.width && xb > view.width)) continue;
     const ya = mid(a), yb = mid(b), p = paths[kind[f]];
@@ -158,7 +160,7 @@ function drawHighlight(ctx, data, lay, view, bars) {
   const p = new Path2D(), chain = new Path2D();
   let prev = -1;
   for (const i of bars) {
-    if (i < 0 || i >= data.n) continue;
+    if (i < 0 || i >= data.n || lay.laneY[cols.row[i]] < 0) continue;
     const y = lay.laneY[cols.row[i]], x0 = view.x(cols.start[i]), x1 = view.x(end[i]);
     p.rect(x0 - 1, y + 2, Math.max(3, x1 - x0 + 2), ROW_H - 4);
     if (prev >= 0) {

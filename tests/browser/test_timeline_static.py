@@ -133,3 +133,29 @@ def test_the_header_says_how_busy_the_gpu_was(browser):
         title = page.locator(".unimem-recording-title").first.inner_text()
         assert (f"GPU busy {fmt_time(act.busy)} of a {fmt_time(act.span)} kernel span "
                 f"(idle {act.idle_fraction:.0%}), host-bound") in title
+
+
+def test_a_merged_jobs_ranks_are_groups_that_fold(browser):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+    from test_merge import rank_recording
+
+    from unimem.analysis.merge import merge
+
+    job = merge([rank_recording(r, 3, 0.05 if r == 2 else 0.0) for r in range(3)])
+    with serve(Timeline(job.recording)) as url, browser_page(browser) as page:
+        open_timeline(page, url)
+        root = page.locator(".unimem-timeline")
+        assert root.get_attribute("data-groups") == "3"
+        assert root.get_attribute("data-bars") == "18" and root.get_attribute("data-flows") == "6"
+        heads = page.locator(".unimem-group-label")
+        assert heads.all_inner_texts() == ["▾ rank 0 (1 lane)", "▾ rank 1 (1 lane)",
+                                           "▾ rank 2 (1 lane)"]
+        heads.nth(1).click()  # fold rank 1: its bars and its collective arrows go
+        page.wait_for_function("document.querySelector('.unimem-timeline').dataset.folded === '1'")
+        page.wait_for_function("document.querySelector('.unimem-timeline').dataset.bars === '12'")
+        assert root.get_attribute("data-flows") == "0"  # every join passes through rank 1
+        assert page.locator(".unimem-lane-label").count() == 2
+        assert heads.nth(1).inner_text() == "▸ rank 1 (1 lane)"
+        heads.nth(1).click()  # and back
+        page.wait_for_function("document.querySelector('.unimem-timeline').dataset.bars === '18'")
+        assert page.locator(".unimem-lane-label").count() == 3

@@ -14,6 +14,7 @@ widgets/timeline.js picks the words and colours (its header documents the wire).
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ import numpy as np
 from ..analysis.gpu import gpu_activity
 from ..model.recording import Flow, Op, Recording
 
+# "rank 1 · cpu": the lanes of one rank of a merged distributed job, drawn as a group
+_RANK_LANE = re.compile(r"(rank \d+) · ")
+
 START_MEASURED, IN_FLIGHT = 1, 2  # bits of the per-op flags column
 _MEMORY_PER_OP = 4  # at most this many memory samples per windowed op
 _STRAGGLERS = 64  # out-of-order samples tolerated before the window's start
@@ -33,6 +37,7 @@ _STRAGGLERS = 64  # out-of-order samples tolerated before the window's start
 class LaneMeta(TypedDict):
     recording: int  # index into Meta.recordings
     lane: int  # the lane's id in its recording
+    group: str  # "rank 1" for a merged job's lanes (folded together in the widget), else ""
     name: str
     label: str
     device: str  # "cpu", "gpu", or "?" for work unimem cannot place
@@ -240,8 +245,10 @@ def pack(recordings: Sequence[Recording], labels: Sequence[str], window: int,
         rows = {}
         for lane in list(rec.lanes):
             rows[lane.id] = len(lanes)
+            rank = _RANK_LANE.match(lane.name)  # a merged job's lanes: a group per rank
             lanes.append({"recording": r, "lane": lane.id, "name": lane.name,
-                          "label": lane.label, "device": lane.device})
+                          "label": lane.label, "device": lane.device,
+                          "group": rank[1] if rank else ""})
         ids = {op.id: n_ops + i for i, op in enumerate(ops)}
         index.append(ids)
         table = cache.table(r, ops)
