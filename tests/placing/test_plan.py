@@ -11,7 +11,7 @@ from mlx import nn
 
 import unimem as um
 from unimem.errors import ArgumentValueError, GPUUnavailableError
-from unimem.placing.plan import compile_enabled
+from unimem.placing.hooks import compile_enabled
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

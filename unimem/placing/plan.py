@@ -31,22 +31,19 @@ Sources: stream resolution in ``mlx/utils.cpp`` (``to_stream``) and
 from __future__ import annotations
 
 import functools
-import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
-from ..capture.streams import gpu_available, parse_name, resolve
+from ..capture.streams import parse_name, resolve
 from ..errors import ArgumentTypeError, ArgumentValueError
 from ..model.placement import Rules, fmt_rules
 from ..model.text import TextRepr, fmt_bytes, plural, prose, text_table
+from . import hooks
 from .rules import ParsedRule, Where, decide, normalise, parse
 
 CompileMode = Literal["off", "keep"]
@@ -55,36 +52,6 @@ CompileMode = Literal["off", "keep"]
 CPU_ONLY = frozenset({"qr", "svd", "inv", "tri_inv", "cholesky", "cholesky_inv", "pinv",
                       "eigh", "eigvalsh", "eig", "eigvals", "lu", "lu_factor", "solve",
                       "solve_triangular"})
-_NAMESPACES = ("", "fast", "linalg", "random")  # mx, mx.fast, mx.linalg, mx.random
-_SKIP_DIRS = (str(Path(mx.__file__).resolve().parent),  # .../site-packages/mlx
-              str(Path(__file__).resolve().parents[1]))  # unimem itself
-
-
-class _Thread(threading.local):
-    """What the plan sees on this thread: the open plans and the contexts around the op."""
-
-    def __init__(self) -> None:
-        self.plans: list[Plan] = []
-        self.modules: list[str] = []
-        self.regions: list[str] = []
-
-
-_here = _Thread()
-_lock = threading.Lock()
-_patched: dict[tuple[Any, str], tuple[Any, bool, int]] = {}  # (owner, name) -> (orig, own, uses)
-
-
-@functools.cache
-def _cuda() -> bool:
-    """Whether this MLX is the CUDA build (the GPU is NVIDIA's, through CUDA)."""
-    from ..devices import platform
-
-    return platform().backend == "cuda"
-
-
-def active() -> Plan | None:
-    """The innermost plan open on this thread."""
-    return _here.plans[-1] if _here.plans else None
 
 
 @contextmanager
@@ -95,60 +62,15 @@ def region(name: str) -> Iterator[None]:
     """
     if not isinstance(name, str) or not name:
         raise ArgumentTypeError(f"a region needs a non-empty name, got {name!r}")
-    _here.regions.append(name)
-    plan = active()
+    hooks.here.regions.append(name)
+    plan = hooks.active()
     token = plan._enter_context() if plan is not None else None
     try:
         yield
     finally:
-        _here.regions.pop()
+        hooks.here.regions.pop()
         if plan is not None and token is not None:
             plan._restore(token)
-
-
-_Defaults = tuple[Any, Any, Any]  # default device, CPU default stream, GPU default stream
-
-
-# MLX's own stream functions, held here: a plan never patches them, and these
-# references stay the originals whatever is patched while a plan is open
-_default_stream, _set_default_stream = mx.default_stream, mx.set_default_stream
-_default_device, _set_default_device = mx.default_device, mx.set_default_device
-
-
-def _defaults() -> _Defaults:
-    gpu = _default_stream(mx.gpu) if gpu_available() else None
-    return _default_device(), _default_stream(mx.cpu), gpu
-
-
-def _set_defaults(saved: _Defaults) -> None:
-    device, cpu, gpu = saved
-    _set_default_stream(cpu)
-    if gpu is not None:
-        _set_default_stream(gpu)
-    _set_default_device(device)
-
-
-def _use(stream: mx.Stream) -> None:
-    _set_default_device(stream.device)
-    _set_default_stream(stream)
-
-
-def compile_enabled() -> bool:
-    """Whether ``mx.compile`` compiles now. MLX has no query for it (only
-    ``enable_compile``/``disable_compile`` and ``MLX_DISABLE_COMPILE``), so ask it:
-    a compiled function traces its body once, an uncompiled one runs it every call."""
-    calls = 0
-
-    def body(x: mx.array) -> mx.array:
-        nonlocal calls
-        calls += 1
-        return x
-
-    probe = mx.compile(body)
-    x = mx.array(0.0)
-    probe(x)
-    probe(x)
-    return calls == 1
 
 
 class Plan(TextRepr):
@@ -192,7 +114,7 @@ class Plan(TextRepr):
         self._classes: list[type] = []  # the module classes whose __call__ is wrapped
         self._decisions: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int | None] = {}
         self._streams: dict[str, mx.Stream] = {}
-        self._open: list[tuple[_Defaults, bool, list[tuple[Any, str]]]] = []
+        self._open: list[tuple[hooks.Defaults, bool, list[tuple[Any, str]]]] = []
         self.placed: Counter[int] = Counter()  # rule index -> contexts and op calls it placed
         self._mixes_devices = len({parse_name(t).device for _, t in self.rules}) > 1
         self.managed = 0  # bytes moved to managed memory first (MLX's CUDA build only)
@@ -214,7 +136,7 @@ class Plan(TextRepr):
 
     # -- open and close ------------------------------------------------------------
     def __enter__(self) -> Plan:  # noqa: PYI034 (Self needs Python 3.11)
-        saved = _defaults()
+        saved = hooks.defaults()
         patched: list[tuple[Any, str]] = []
         compile_was = False
         try:
@@ -225,35 +147,35 @@ class Plan(TextRepr):
                     self._paths = {id(m): p for p, m in modules if p}
                     self._classes = list(dict.fromkeys(type(m) for _, m in modules))
                 for cls in self._classes:
-                    _patch(cls, "__call__", _module_call, patched)
+                    hooks.patch(cls, "__call__", hooks.module_call, patched)
             for name in self._intercepted():
-                for owner in _owners(name):
-                    _patch(owner, name, _op_call(name, method=owner is mx.array), patched)
-            if self.model is not None and self._mixes_devices and _cuda():
+                for owner in hooks.owners(name):
+                    hooks.patch(owner, name, hooks.op_call(name, method=owner is mx.array), patched)
+            if self.model is not None and self._mixes_devices and hooks.cuda():
                 self._to_managed(self.model.parameters())  # (walking them costs ~100 µs)
             if self.compile == "off":
-                compile_was = compile_enabled()
+                compile_was = hooks.compile_enabled()
                 mx.disable_compile()
             self._open.append((saved, compile_was, patched))
-            _here.plans.append(self)
+            hooks.here.plans.append(self)
             self._enter_context()
         except BaseException:
-            _unpatch(patched)
+            hooks.unpatch(patched)
             if compile_was:
                 mx.enable_compile()
-            _set_defaults(saved)
+            hooks.set_defaults(saved)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         saved, compile_was, patched = self._open.pop()
         try:
-            _here.plans.remove(self)
+            hooks.here.plans.remove(self)
         finally:
-            _unpatch(patched)
+            hooks.unpatch(patched)
             if compile_was:
                 mx.enable_compile()
-            _set_defaults(saved)
+            hooks.set_defaults(saved)
 
     def wrap(self, fun: Callable[..., Any]) -> Callable[..., Any]:
         """``fun`` run inside this plan: what ``um.profile(..., placement=plan)`` calls."""
@@ -278,7 +200,7 @@ class Plan(TextRepr):
         from the host (its buffer protocol) makes MLX move it to managed memory, where
         the CPU may read it anyway; arrays made during the run are not covered.
         """
-        if not self._mixes_devices or not _cuda():
+        if not self._mixes_devices or not hooks.cuda():
             return
         moved = 0
         for leaf in tree_flatten(tree):
@@ -291,10 +213,10 @@ class Plan(TextRepr):
 
     # -- contexts and ops ----------------------------------------------------------
     def _where(self, op: str = "") -> Where:
-        site = _user_site() if (op and self._sites) else None
-        return Where(op, tuple(_here.modules), tuple(_here.regions), site)
+        site = hooks.user_site() if (op and self._sites) else None
+        return Where(op, tuple(hooks.here.modules), tuple(hooks.here.regions), site)
 
-    def _enter_context(self) -> _Defaults | None:
+    def _enter_context(self) -> hooks.Defaults | None:
         """Make the rules' choice for the current context the default stream; return what
         to restore (None when nothing changed)."""
         where = self._where()
@@ -303,15 +225,15 @@ class Plan(TextRepr):
             if rule is not None and rule.selector.matches(where):
                 stream = self._streams[rule.target]
                 self.placed[i] += 1
-                saved = _defaults()
-                if _default_stream(_default_device()) == stream:
+                saved = hooks.defaults()
+                if hooks.current() == stream:
                     return None
-                _use(stream)
+                hooks.use(stream)
                 return saved
         return None
 
-    def _restore(self, token: _Defaults) -> None:
-        _set_defaults(token)
+    def _restore(self, token: hooks.Defaults) -> None:
+        hooks.set_defaults(token)
 
     def _decide_op(self, op: str) -> int | None:
         """The deciding rule for an op call here (cached per op and context: an op call is
@@ -321,7 +243,7 @@ class Plan(TextRepr):
             if self.census is not None:
                 self.census[Where(op, where.modules[-1:], where.regions[-1:], where.site)] += 1
             return decide(self._parsed, where)
-        key = (op, tuple(_here.modules), tuple(_here.regions))
+        key = (op, tuple(hooks.here.modules), tuple(hooks.here.regions))
         try:
             return self._decisions[key]
         except KeyError:
@@ -340,12 +262,12 @@ class Plan(TextRepr):
             assert i is not None
             stream = self._streams[self.rules[i][1]]
         elif op in CPU_ONLY:
-            stream = _default_stream(_default_device())  # where a context put it
+            stream = hooks.current()  # where a context put it
         else:
             return None  # a context rule (already the default) or no rule at all
         if op in CPU_ONLY and stream.device == mx.gpu:
             self.overridden[f"{op}: no GPU kernel in MLX (mlx/linalg.cpp), ran on cpu"] += 1
-            return _default_stream(mx.cpu)
+            return hooks.cpu_default()
         if by_op:
             assert i is not None
             self.placed[i] += 1
@@ -354,7 +276,7 @@ class Plan(TextRepr):
     def _intercepted(self) -> set[str]:
         names = set(self._op_names)
         if self._sites:  # site rules and the census look at every op call
-            names |= _all_ops()
+            names |= hooks.all_ops()
         if any(t for _, t in self.rules if parse_name(t).device == "gpu"):
             names |= CPU_ONLY  # sent to the GPU by a context, they must come back
         return names
@@ -399,129 +321,3 @@ def place(model: Any = None, rules: Mapping[str, str] | Iterable[Sequence[str]] 
     return Plan(rules, model, compile=compile)
 
 
-# -- patching ----------------------------------------------------------------------
-
-def _module_call(orig: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(orig)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        plan = active()
-        path = plan._paths.get(id(self)) if plan is not None else None
-        if plan is None or path is None:
-            return orig(self, *args, **kwargs)
-        _here.modules.append(path)
-        token = plan._enter_context()
-        try:
-            return orig(self, *args, **kwargs)
-        finally:
-            _here.modules.pop()
-            if token is not None:
-                plan._restore(token)
-    return call
-
-
-def _op_call(name: str, *, method: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(orig: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            plan = _here.plans[-1] if _here.plans else None
-            if plan is None:
-                return orig(*args, **kwargs)
-            stream = plan._op_stream(name, kwargs.get("stream") is not None)
-            if stream is None:
-                return orig(*args, **kwargs)
-            if not method:  # MLX's functions take stream=
-                return orig(*args, stream=stream, **kwargs)
-            saved = _defaults()
-            _use(stream)  # operators and methods take no stream=: the default it is
-            try:
-                return orig(*args, **kwargs)
-            finally:
-                _set_defaults(saved)
-        functools.update_wrapper(call, orig, updated=())
-        return call
-    return wrap
-
-
-def _owners(name: str) -> list[Any]:
-    owners = []
-    for ns in _NAMESPACES:
-        mod = getattr(mx, ns) if ns else mx
-        if callable(getattr(mod, name, None)) and not isinstance(getattr(mod, name), type):
-            owners.append(mod)
-    if name not in ("__init__", "__new__") and callable(getattr(mx.array, name, None)):
-        owners.append(mx.array)
-    return owners
-
-
-def _patch(owner: Any, name: str, make: Callable[[Any], Any], done: list[tuple[Any, str]]
-           ) -> None:
-    """Wrap ``owner.name`` (shared by every open plan: the first patches, the last
-    restores, so plans on several threads or nested plans keep one wrapper)."""
-    key = (owner, name)
-    with _lock:
-        if key in _patched:
-            orig, own, uses = _patched[key]
-            _patched[key] = (orig, own, uses + 1)
-        else:
-            orig = getattr(owner, name)
-            own = name in vars(owner)
-            setattr(owner, name, make(orig))
-            _patched[key] = (orig, own, 1)
-    done.append(key)
-
-
-def _unpatch(done: list[tuple[Any, str]]) -> None:
-    with _lock:
-        while done:
-            key = done.pop()
-            orig, own, uses = _patched[key]
-            if uses > 1:
-                _patched[key] = (orig, own, uses - 1)
-                continue
-            del _patched[key]
-            owner, name = key
-            if own:
-                setattr(owner, name, orig)
-            else:
-                delattr(owner, name)
-
-
-@functools.cache
-def _all_ops() -> frozenset[str]:
-    """Every MLX function that takes ``stream=`` and every array operator and method:
-    what ``site:`` rules must see (each is then one rule lookup per call)."""
-    names = set()
-    for ns in _NAMESPACES:
-        mod = getattr(mx, ns) if ns else mx
-        for n in dir(mod):
-            f = getattr(mod, n)
-            if (callable(f) and not isinstance(f, type) and "stream" in (f.__doc__ or "")
-                    and not any(word in n for word in _NOT_OPS)):
-                names.add(n)
-    for n in dir(mx.array):
-        if n.startswith("__") and n not in _ARRAY_OPS:
-            continue
-        if callable(getattr(mx.array, n, None)) and "stream" in (
-                getattr(mx.array, n).__doc__ or "") or n in _ARRAY_OPS:
-            names.add(n)
-    return frozenset(names)
-
-
-# functions that take a stream but make no array of their own
-_NOT_OPS = ("stream", "device", "eval", "synchronize", "compile", "export", "import", "save",
-            "load", "metal", "cuda", "memory", "cache")
-_ARRAY_OPS = frozenset(f"__{a}{op}__" for op in (
-    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
-    "lshift", "rshift") for a in ("", "r", "i")) | {"__neg__", "__abs__", "__invert__",
-                                                    "__getitem__", "__lt__", "__le__",
-                                                    "__gt__", "__ge__", "__eq__", "__ne__"}
-
-
-def _user_site() -> tuple[str, int] | None:
-    """The first frame outside MLX and unimem: the user's line that made this op."""
-    frame: FrameType | None = sys._getframe(3)
-    while frame is not None:
-        file = frame.f_code.co_filename
-        if not file.startswith(_SKIP_DIRS):
-            return file, frame.f_lineno
-        frame = frame.f_back
-    return None
