@@ -1,7 +1,7 @@
 """The timeline widget in headless Chromium without Jupyter: a static page and a fake model.
 
 The page imports the widget's ES module (``Timeline._esm``: widgets/shared.js,
-timeline.js and timeline_draw.js joined) exactly as anywidget does
+timeline.js, timeline_draw.js and timeline_labels.js joined) exactly as anywidget does
 (``default.render({model, el})``) and hands it a minimal model
 (get/set/on/off/save_changes/send) holding the real state a :class:`unimem.Timeline`
 would sync: its meta, its binary payload (as the DataView ipywidgets delivers) and

@@ -3,7 +3,7 @@
 decode() on a small payload whose every number is known; the formatters against
 Python's own (``unimem.model.text``) on golden values; the shared palette and flow
 kinds against the names Python uses. Each test runs the module text anywidget is
-sent (``Timeline._esm``: widgets/shared.js, timeline.js, timeline_draw.js).
+sent (``Timeline._esm``: widgets/shared.js, timeline.js, timeline_draw.js, timeline_labels.js).
 """
 
 from __future__ import annotations

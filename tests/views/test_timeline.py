@@ -189,7 +189,7 @@ def test_widget_modules_are_shared_js_then_their_own_files():
     files, joined by esm(), with one ``export default`` (anywidget's entry point)."""
     shared = asset("shared.js").read_text()
     assert not re.search(r"^\s*(import|export)\b", shared, re.MULTILINE)
-    for module, files in ((Timeline(chain(3))._esm, ("timeline.js", "timeline_draw.js")),
+    for module, files in ((Timeline(chain(3))._esm, ("timeline.js", "timeline_draw.js", "timeline_labels.js")),
                           (um.MemoryView()._esm, ("memory.js",))):
         assert module == esm(*files)
         assert len(re.findall(r"^export default\b", module, re.MULTILINE)) == 1

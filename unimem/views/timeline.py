@@ -62,7 +62,7 @@ class Timeline(anywidget.AnyWidget):
     unless the recording measured them; the view says which.
     """
 
-    _esm = esm("timeline.js", "timeline_draw.js")
+    _esm = esm("timeline.js", "timeline_draw.js", "timeline_labels.js")
     _meta = t.Dict().tag(sync=True)
     _payload = t.Bytes(b"").tag(sync=True)
     _highlight = t.List(t.Int()).tag(sync=True)  # bar indices, in chain order
