@@ -46,6 +46,14 @@ class Exchange:
         return self.delay_ns / 2
 
     @property
+    def interval_ns(self) -> tuple[int, int]:
+        """Where the peer's clock minus ours must lie, if neither leg took negative time:
+        the ping left before it arrived (``t1 - offset >= t0``) and the reply likewise
+        (``t3 >= t2 - offset``). :attr:`offset_ns` is its middle, :attr:`bound_ns` half
+        its width."""
+        return self.t2 - self.t3, self.t1 - self.t0
+
+    @property
     def midpoint_ns(self) -> float:
         return (self.t0 + self.t3) / 2
 
