@@ -12,9 +12,16 @@ from unimem.distributed import DistributedJobError
 JOB = Path(__file__).parent / "data" / "rank_job.py"
 
 
-def test_a_two_rank_job_merges_with_its_straggler_named():
+@pytest.mark.parametrize("sync", ["send/recv", "all_gather"])
+def test_a_two_rank_job_merges_with_its_straggler_named(sync, monkeypatch):
+    monkeypatch.setenv("SYNC", sync)
     m = um.launch(JOB, n=2, timeout=120)
     assert [r.rank for r in m.ranks] == [0, 1] and m.ranks[0].backend == "ring"
+    assert m.ranks[0].sync == sync and f"({sync} stamps)" in repr(m)
+    # both ranks read this host's one perf_counter clock, so the truth is known: the
+    # mapped origin of rank 1 is its own origin, within the bound the merge states
+    origin = m.ranks[1].origin_ns
+    assert abs(m.clocks[1].to_ours(origin) - origin) <= m.clocks[1].bound_ns
     assert {lane.name for lane in m.recording.lanes} == {"rank 0 · cpu", "rank 1 · cpu"}
     # every all-reduce of every rank joined, in order, on one clock
     assert len(m.collectives) == 4

@@ -23,7 +23,7 @@ import mlx.core as mx
 
 from .analysis.merge import Merge, merge
 from .capture import native, ranks
-from .errors import UnimemError
+from .errors import ArgumentValueError, UnimemError
 from .model.ranks import Exchange
 from .model.recording import Recording
 from .watcher import Watch, watch
@@ -41,9 +41,12 @@ class DistributedJobError(UnimemError):
 class RankWatch:
     """``um.watch`` for one rank of a job, tied to the others' clocks (``watch_rank``)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, watch_kwargs: dict[str, Any]
-                 ) -> None:
-        self.path, self._kwargs = path, watch_kwargs
+    def __init__(self, path: str | os.PathLike[str] | None, sync: str,
+                 watch_kwargs: dict[str, Any]) -> None:
+        if sync not in ("auto", *ranks.SYNCS):
+            raise ArgumentValueError(f"sync must be 'auto' or one of {ranks.SYNCS}, got "
+                                     f"{sync!r}")
+        self.path, self.sync, self._kwargs = path, sync, watch_kwargs
         self.group: Any = None
         self.watch: Watch | None = None
         self._start: list[Exchange] = []
@@ -60,7 +63,9 @@ class RankWatch:
             raise DistributedJobError(
                 "watch_rank records one rank of an mx.distributed job, but this process is "
                 "not one of several ranks: start the script with mlx.launch (or um.launch)")
-        self._start = ranks.sync(self.group, "start")
+        if self.sync == "auto":
+            self.sync = ranks.method(ranks.backend())
+        self._start = ranks.sync(self.group, "start", self.sync)
         kwargs = {"display": False, "title": f"rank {self.group.rank()}", **self._kwargs}
         if "mode" not in kwargs and native.available() and mx.default_device() == mx.cpu:
             # a rank computing on its CPU (the ring backend) is recorded natively even on a
@@ -76,9 +81,10 @@ class RankWatch:
         self.watch.__exit__(exc_type, exc, tb)
         if exc_type is not None:  # the other ranks may never reach the end sync
             return
-        end = ranks.sync(self.group, "end")
+        end = ranks.sync(self.group, "end", self.sync)
         rec = self.watch.recording
-        rec.rank = ranks.info(self.group, int(self.watch.t0 * 1e9), self._start + end)
+        rec.rank = ranks.info(self.group, int(self.watch.t0 * 1e9), self._start + end,
+                              self.sync)
         where = self.path
         if where is None and os.environ.get(RANK_DIR):
             where = Path(os.environ[RANK_DIR]) / f"rank{self.group.rank()}.json"
@@ -86,13 +92,17 @@ class RankWatch:
             rec.to_chrome_trace(str(where))
 
 
-def watch_rank(path: str | os.PathLike[str] | None = None, **watch_kwargs: Any) -> RankWatch:
+def watch_rank(path: str | os.PathLike[str] | None = None, *, sync: str = "auto",
+               **watch_kwargs: Any) -> RankWatch:
     """Record this rank of an ``mx.distributed`` job (inside a script ``mlx.launch`` runs).
 
     Saved as a Chrome trace to ``path``, or where ``um.launch`` asks; ``watch_kwargs``
     go to ``um.watch`` (no live display by default: ranks run outside notebooks).
+    ``sync`` says how the clocks are tied: "send/recv" ping-pongs (the tighter bound),
+    "all_gather" rounds, or "auto": all_gather where the backend has no send/recv
+    (NCCL), ping-pongs elsewhere. Every rank of a job must use the same.
     """
-    return RankWatch(path, watch_kwargs)
+    return RankWatch(path, sync, watch_kwargs)
 
 
 def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str = "ring",

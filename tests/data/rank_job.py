@@ -1,6 +1,6 @@
 """A 2-rank job for tests/test_distributed.py: steps of work and an all-reduce each;
 rank 1 sleeps 0.2 s before step 2's all-reduce (the straggler); with FAIL set in the
-environment rank 1 raises instead."""
+environment rank 1 raises instead; SYNC picks how watch_rank ties the clocks."""
 
 import os
 import time
@@ -12,7 +12,7 @@ import unimem as um
 g = mx.distributed.init()
 mx.set_default_device(mx.cpu)  # ring backend: the ranks compute on their CPUs (native records)
 x = mx.ones((4096,)) * (g.rank() + 1)
-with um.watch_rank():
+with um.watch_rank(sync=os.environ.get("SYNC", "auto")):
     for step in range(4):
         y = mx.exp(x) * 2
         mx.eval(y)

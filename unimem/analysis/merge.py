@@ -125,8 +125,9 @@ class Merge(TextRepr):
         backend = self.ranks[0].backend if self.ranks else "?"
         head = (f"Merged job: {plural(self.size, 'rank')} ({backend}), "
                 f"{plural(len(self.collectives), 'collective')} joined across ranks")
-        lines = [head,
-                 f"  clocks: each rank on rank 0's, within ±{fmt_time(self.bound)}"]
+        sync = self.ranks[0].sync if self.ranks else "?"
+        clocks = f"  clocks: each rank on rank 0's ({sync} stamps), within ±{fmt_time(self.bound)}"
+        lines = [head, clocks]
         lines += text_table(self.table())
         lines += [x for n in self.notes for x in prose(f"  note: {n}")]
         return lines
@@ -180,8 +181,8 @@ def merge(recordings: Iterable[Recording | str | os.PathLike[str]]) -> Merge:
         merged.flows += [Flow(a, b, COLLECTIVE, c.nbytes) for a, b in zip(c.ops, c.ops[1:])]
     merged.memory.sort(key=lambda m: m.t)
     bound = max(c.bound_ns for c in clocks) / 1e9
-    merged.notes.append(f"{size} ranks on rank 0's clock (ping-pong offsets and drift through "
-                        f"mx.distributed, error within ±{fmt_time(bound)})")
+    merged.notes.append(f"{size} ranks on rank 0's clock (offsets and drift from {ranks[0].sync} "
+                        f"stamps through mx.distributed, error within ±{fmt_time(bound)})")
     merged.notes += notes
     return Merge(merged, ranks, clocks, collectives, notes)
 
