@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 import unimem as um
+from unimem.analysis.merge import SEND_RECV, is_collective
 from unimem.distributed import DistributedJobError
+from unimem.model.graph import COLLECTIVE
 
 JOB = Path(__file__).parent / "data" / "rank_job.py"
 
@@ -23,9 +25,13 @@ def test_a_two_rank_job_merges_with_its_straggler_named(sync, monkeypatch):
     origin = m.ranks[1].origin_ns
     assert abs(m.clocks[1].to_ours(origin) - origin) <= m.clocks[1].bound_ns
     assert {lane.name for lane in m.recording.lanes} == {"rank 0 · cpu", "rank 1 · cpu"}
-    # every all-reduce of every rank joined, in order, on one clock
-    assert len(m.collectives) == 4
-    assert all(c.kind == "Sum AllReduce" for c in m.collectives)
+    # every all-reduce of every rank joined, in order, on one clock, and the message
+    assert [c.kind for c in m.collectives] == ["Sum AllReduce"] * 4 + [SEND_RECV]
+    assert m.collectives[-1].ranks == (0, 1) and m.collectives[-1].nbytes == 4096 * 4
+    collective_ops = {op.id for op in m.recording.ops if is_collective(op.name)}
+    assert collective_ops == {i for c in m.collectives for i in c.ops}
+    flows = {(f.src, f.dst) for f in m.recording.flows if f.kind == COLLECTIVE}
+    assert flows == {c.ops for c in m.collectives}
     assert m.bound < 0.01  # the clock error the merge states (ping-pongs on localhost)
     step2 = m.collectives[2]
     assert step2.last == 1  # rank 1 slept: everyone waited for it

@@ -1,6 +1,7 @@
-"""A 2-rank job for tests/test_distributed.py: steps of work and an all-reduce each;
-rank 1 sleeps 0.2 s before step 2's all-reduce (the straggler); with FAIL set in the
-environment rank 1 raises instead; SYNC picks how watch_rank ties the clocks."""
+"""A 2-rank job for tests/test_distributed.py: steps of work and an all-reduce each, then
+rank 0 sends rank 1 a message; rank 1 sleeps 0.2 s before step 2's all-reduce (the
+straggler); with FAIL set in the environment rank 1 raises instead; SYNC picks how
+watch_rank ties the clocks."""
 
 import os
 import time
@@ -21,3 +22,7 @@ with um.watch_rank(sync=os.environ.get("SYNC", "auto")):
                 raise RuntimeError("rank 1 failed on purpose")
             time.sleep(0.2)
         mx.eval(mx.distributed.all_sum(y))
+    if g.rank() == 0:
+        mx.eval(mx.distributed.send(y, 1))
+    else:
+        mx.eval(mx.distributed.recv_like(y, 0))
