@@ -39,12 +39,22 @@ def test_a_two_rank_job_merges_with_its_straggler_named(sync, monkeypatch):
     made = {r: w for r, w, _ in m.stragglers()}
     assert made[1] > 0.15 and made[1] > made[0]
     assert all(a <= b + m.bound for a, b in zip(step2.arrivals, step2.ends))
+    # the merged job's Chrome trace passes the loader's checks, a process per rank
+    trace = m.recording.to_chrome_trace()
+    back = um.Recording.load(trace)
+    assert len(back.ops) == len(m.recording.ops) and back.flows == m.recording.flows
+    assert {e["args"]["name"] for e in trace["traceEvents"]
+            if e.get("name") == "process_name"} >= {"rank 0", "rank 1"}
 
 
 def test_a_rank_that_fails_raises_with_the_jobs_output(monkeypatch):
     monkeypatch.setenv("FAIL", "1")  # the ranks inherit it
-    with pytest.raises(DistributedJobError, match="rank 1 failed on purpose"):
+    with pytest.raises(DistributedJobError) as err:
         um.launch(JOB, n=2, timeout=120)
+    message = str(err.value)
+    assert "Rank 1 failed first" in message  # rank 0 lost its peer after that
+    first = message.split("Rank 1 failed first")[1].split("The job's output")[0]
+    assert "RuntimeError: rank 1 failed on purpose" in first  # that rank's own traceback
 
 
 def test_watch_rank_outside_a_job_says_how_to_start_one():

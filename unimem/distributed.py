@@ -11,11 +11,14 @@ merges what its ranks recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import Any
 
@@ -80,6 +83,10 @@ class RankWatch:
         assert self.watch is not None
         self.watch.__exit__(exc_type, exc, tb)
         if exc_type is not None:  # the other ranks may never reach the end sync
+            if os.environ.get(RANK_DIR):  # um.launch says which rank failed, and first
+                failed = Path(os.environ[RANK_DIR]) / f"rank{self.group.rank()}.failed"
+                failed.write_text(json.dumps({"at_ns": time_ns(), "error": "".join(
+                    traceback.format_exception(exc_type, exc, tb))}))
             return
         end = ranks.sync(self.group, "end", self.sync)
         rec = self.watch.recording
@@ -113,7 +120,9 @@ def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str 
     Each rank records with ``um.watch_rank()``. ``launcher_args`` pass through to
     ``mlx.launch`` (``--hosts``, ``--hostfile``, ...); the default is the ring backend on
     this machine. A rank that fails, or that records nothing, raises
-    :class:`DistributedJobError` with the job's output.
+    :class:`DistributedJobError` naming the rank that failed first, with its
+    traceback, and the job's output. (``mlx.launch`` exits 0 even when a rank failed,
+    so the ranks' own reports are read, not its exit code alone.)
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of ranks, got {n!r}")
@@ -135,14 +144,30 @@ def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str 
                                       f"its output:\n{_tail(exc.stdout, exc.stderr)}") from None
         files = sorted(Path(out).glob("rank*.json"))
         recorded = sorted(int(f.stem.removeprefix("rank")) for f in files)
-        if done.returncode != 0 or len(files) != n:
+        failed = _failures(Path(out))
+        if done.returncode != 0 or len(files) != n or failed:
             absent = sorted(set(range(n)) - set(recorded))
+            first = ""
+            if failed:
+                (rank, error), *after = failed
+                later = f" (then {', '.join(f'rank {r}' for r, _ in after)})" if after else ""
+                first = f"Rank {rank} failed first{later}:\n{error}\n"
             raise DistributedJobError(
-                f"the {n}-rank job exited with code {done.returncode}; ranks that recorded "
-                f"nothing: {absent or 'none'}. Each rank must run its work inside "
-                f"`with um.watch_rank():`. The job's output:\n"
-                f"{_tail(done.stdout, done.stderr)}")
+                f"the {n}-rank job failed: mlx.launch exited with code {done.returncode}; "
+                f"ranks that recorded nothing: {absent or 'none'}. Each rank must run its "
+                f"work inside `with um.watch_rank():`.\n{first}"
+                f"The job's output:\n{_tail(done.stdout, done.stderr)}")
         return merge(files)
+
+
+def _failures(out: Path) -> list[tuple[int, str]]:
+    """(rank, traceback) of each rank whose watch ended in an exception, first first:
+    when one rank fails the others usually fail after it, having lost their peer."""
+    reports = []
+    for f in out.glob("rank*.failed"):
+        report = json.loads(f.read_text())
+        reports.append((report["at_ns"], int(f.stem.removeprefix("rank")), report["error"]))
+    return [(rank, error) for _, rank, error in sorted(reports)]
 
 
 def _tail(stdout: Any, stderr: Any, lines: int = 40) -> str:
