@@ -192,8 +192,9 @@ def merge(recordings: Iterable[Recording | str | os.PathLike[str]]) -> Merge:
         merged.flows += [replace(f, src=base + f.src, dst=base + f.dst) for f in rec.flows]
         merged.memory += [replace(m, t=m.t + shift) for m in rec.memory]
         per_rank.append(ops)
-    collectives, notes = _join(per_rank)
-    pairs, p2p_notes = _pair(per_rank)
+    by_kind = [_by_kind(ops) for ops in per_rank]
+    collectives, notes = _join(by_kind)
+    pairs, p2p_notes = _pair(by_kind)
     collectives = sorted(collectives + pairs, key=lambda c: (min(c.arrivals), c.kind))
     notes += p2p_notes
     for c in collectives:  # a flow from each rank's collective to the next rank's
@@ -206,17 +207,21 @@ def merge(recordings: Iterable[Recording | str | os.PathLike[str]]) -> Merge:
     return Merge(merged, ranks, clocks, collectives, notes)
 
 
-def _join(per_rank: Sequence[Sequence[Op]]) -> tuple[list[Collective], list[str]]:
+def _by_kind(ops: Sequence[Op]) -> dict[str, list[Op]]:
+    """A rank's collective ops (Send and Recv among them) by name, in order of start."""
+    kinds: dict[str, list[Op]] = {}
+    for op in ops:
+        name = op.name
+        if op.start is not None and is_collective(name):
+            kinds.setdefault(name, []).append(op)
+    return {name: _in_order(found) for name, found in kinds.items()}
+
+
+def _join(by_kind: Sequence[dict[str, list[Op]]]) -> tuple[list[Collective], list[str]]:
     """The k-th collective of each kind on every rank is the same collective."""
-    by_kind: list[dict[str, list[Op]]] = []
-    for ops in per_rank:
-        kinds: dict[str, list[Op]] = {}
-        for op in _in_order(o for o in ops if is_collective(o.name)
-                            and o.name.lower() not in P2P):
-            kinds.setdefault(op.name, []).append(op)
-        by_kind.append(kinds)
     notes = []
-    names = sorted(set().union(*(k.keys() for k in by_kind)))
+    names = sorted(n for n in set().union(*(k.keys() for k in by_kind))
+                   if n.lower() not in P2P)
     out = []
     for name in names:
         counts = [len(k.get(name, [])) for k in by_kind]
@@ -224,7 +229,7 @@ def _join(per_rank: Sequence[Sequence[Op]]) -> tuple[list[Collective], list[str]
             notes.append(f"{name}: {counts} per rank; the first {min(counts)} are joined")
         for i in range(min(counts)):
             ops = [k[name][i] for k in by_kind]
-            out.append(_collective(i, name, tuple(range(len(per_rank))), ops))
+            out.append(_collective(i, name, tuple(range(len(by_kind))), ops))
     out.sort(key=lambda c: (min(c.arrivals), c.kind))
     joined = Counter(c.kind for c in out)
     if out:
@@ -232,15 +237,16 @@ def _join(per_rank: Sequence[Sequence[Op]]) -> tuple[list[Collective], list[str]
     return out, notes
 
 
-def _pair(per_rank: Sequence[Sequence[Op]]) -> tuple[list[Collective], list[str]]:
+def _pair(by_kind: Sequence[dict[str, list[Op]]]) -> tuple[list[Collective], list[str]]:
     """In a job of two ranks, the k-th Send of one is the k-th Recv of the other."""
-    sides = [{d: _in_order(o for o in ops if P2P.get(o.name.lower()) == d)
-              for d in ("send", "recv")} for ops in per_rank]
+    sides = [{d: _in_order(o for name, ops in kinds.items() if P2P.get(name.lower()) == d
+                           for o in ops)
+              for d in ("send", "recv")} for kinds in by_kind]
     if not any(ops for side in sides for ops in side.values()):
         return [], []
-    if len(per_rank) != 2:
+    if len(by_kind) != 2:
         why = (f"Send and Recv are not joined: the recordings do not say which of the "
-               f"{len(per_rank)} ranks each message went to")
+               f"{len(by_kind)} ranks each message went to")
         return [], [why]
     out, notes = [], []
     for src in (0, 1):
