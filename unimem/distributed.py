@@ -11,11 +11,14 @@ merges what its ranks recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +26,7 @@ import mlx.core as mx
 
 from .analysis.merge import Merge, merge
 from .capture import native, ranks
-from .errors import UnimemError
+from .errors import ArgumentValueError, UnimemError
 from .model.ranks import Exchange
 from .model.recording import Recording
 from .watcher import Watch, watch
@@ -41,9 +44,12 @@ class DistributedJobError(UnimemError):
 class RankWatch:
     """``um.watch`` for one rank of a job, tied to the others' clocks (``watch_rank``)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, watch_kwargs: dict[str, Any]
-                 ) -> None:
-        self.path, self._kwargs = path, watch_kwargs
+    def __init__(self, path: str | os.PathLike[str] | None, sync: str,
+                 watch_kwargs: dict[str, Any]) -> None:
+        if sync not in ("auto", *ranks.SYNCS):
+            raise ArgumentValueError(f"sync must be 'auto' or one of {ranks.SYNCS}, got "
+                                     f"{sync!r}")
+        self.path, self.sync, self._kwargs = path, sync, watch_kwargs
         self.group: Any = None
         self.watch: Watch | None = None
         self._start: list[Exchange] = []
@@ -60,7 +66,9 @@ class RankWatch:
             raise DistributedJobError(
                 "watch_rank records one rank of an mx.distributed job, but this process is "
                 "not one of several ranks: start the script with mlx.launch (or um.launch)")
-        self._start = ranks.sync(self.group, "start")
+        if self.sync == "auto":
+            self.sync = ranks.method(ranks.backend())
+        self._start = ranks.sync(self.group, "start", self.sync)
         kwargs = {"display": False, "title": f"rank {self.group.rank()}", **self._kwargs}
         if "mode" not in kwargs and native.available() and mx.default_device() == mx.cpu:
             # a rank computing on its CPU (the ring backend) is recorded natively even on a
@@ -75,10 +83,15 @@ class RankWatch:
         assert self.watch is not None
         self.watch.__exit__(exc_type, exc, tb)
         if exc_type is not None:  # the other ranks may never reach the end sync
+            if os.environ.get(RANK_DIR):  # um.launch says which rank failed, and first
+                failed = Path(os.environ[RANK_DIR]) / f"rank{self.group.rank()}.failed"
+                failed.write_text(json.dumps({"at_ns": time_ns(), "error": "".join(
+                    traceback.format_exception(exc_type, exc, tb))}))
             return
-        end = ranks.sync(self.group, "end")
+        end = ranks.sync(self.group, "end", self.sync)
         rec = self.watch.recording
-        rec.rank = ranks.info(self.group, int(self.watch.t0 * 1e9), self._start + end)
+        rec.rank = ranks.info(self.group, int(self.watch.t0 * 1e9), self._start + end,
+                              self.sync)
         where = self.path
         if where is None and os.environ.get(RANK_DIR):
             where = Path(os.environ[RANK_DIR]) / f"rank{self.group.rank()}.json"
@@ -86,13 +99,17 @@ class RankWatch:
             rec.to_chrome_trace(str(where))
 
 
-def watch_rank(path: str | os.PathLike[str] | None = None, **watch_kwargs: Any) -> RankWatch:
+def watch_rank(path: str | os.PathLike[str] | None = None, *, sync: str = "auto",
+               **watch_kwargs: Any) -> RankWatch:
     """Record this rank of an ``mx.distributed`` job (inside a script ``mlx.launch`` runs).
 
     Saved as a Chrome trace to ``path``, or where ``um.launch`` asks; ``watch_kwargs``
     go to ``um.watch`` (no live display by default: ranks run outside notebooks).
+    ``sync`` says how the clocks are tied: "send/recv" ping-pongs (the tighter bound),
+    "all_gather" rounds, or "auto": all_gather where the backend has no send/recv
+    (NCCL), ping-pongs elsewhere. Every rank of a job must use the same.
     """
-    return RankWatch(path, watch_kwargs)
+    return RankWatch(path, sync, watch_kwargs)
 
 
 def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str = "ring",
@@ -103,7 +120,9 @@ def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str 
     Each rank records with ``um.watch_rank()``. ``launcher_args`` pass through to
     ``mlx.launch`` (``--hosts``, ``--hostfile``, ...); the default is the ring backend on
     this machine. A rank that fails, or that records nothing, raises
-    :class:`DistributedJobError` with the job's output.
+    :class:`DistributedJobError` naming the rank that failed first, with its
+    traceback, and the job's output. (``mlx.launch`` exits 0 even when a rank failed,
+    so the ranks' own reports are read, not its exit code alone.)
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of ranks, got {n!r}")
@@ -125,14 +144,30 @@ def launch(script: str | os.PathLike[str], *args: str, n: int = 2, backend: str 
                                       f"its output:\n{_tail(exc.stdout, exc.stderr)}") from None
         files = sorted(Path(out).glob("rank*.json"))
         recorded = sorted(int(f.stem.removeprefix("rank")) for f in files)
-        if done.returncode != 0 or len(files) != n:
+        failed = _failures(Path(out))
+        if done.returncode != 0 or len(files) != n or failed:
             absent = sorted(set(range(n)) - set(recorded))
+            first = ""
+            if failed:
+                (rank, error), *after = failed
+                later = f" (then {', '.join(f'rank {r}' for r, _ in after)})" if after else ""
+                first = f"Rank {rank} failed first{later}:\n{error}\n"
             raise DistributedJobError(
-                f"the {n}-rank job exited with code {done.returncode}; ranks that recorded "
-                f"nothing: {absent or 'none'}. Each rank must run its work inside "
-                f"`with um.watch_rank():`. The job's output:\n"
-                f"{_tail(done.stdout, done.stderr)}")
+                f"the {n}-rank job failed: mlx.launch exited with code {done.returncode}; "
+                f"ranks that recorded nothing: {absent or 'none'}. Each rank must run its "
+                f"work inside `with um.watch_rank():`.\n{first}"
+                f"The job's output:\n{_tail(done.stdout, done.stderr)}")
         return merge(files)
+
+
+def _failures(out: Path) -> list[tuple[int, str]]:
+    """(rank, traceback) of each rank whose watch ended in an exception, first first:
+    when one rank fails the others usually fail after it, having lost their peer."""
+    reports = []
+    for f in out.glob("rank*.failed"):
+        report = json.loads(f.read_text())
+        reports.append((report["at_ns"], int(f.stem.removeprefix("rank")), report["error"]))
+    return [(rank, error) for _, rank, error in sorted(reports)]
 
 
 def _tail(stdout: Any, stderr: Any, lines: int = 40) -> str:

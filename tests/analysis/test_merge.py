@@ -98,3 +98,37 @@ def test_what_cannot_be_merged_says_why(job):
         merge(job[:2])
     with pytest.raises(ValueError, match="got none"):
         merge([])
+
+
+def p2p_recording(rank: int, size: int, ops: list[tuple[str, float, float]]) -> Recording:
+    """One lane of (name, start, end) on a clock shared with the other ranks."""
+    rec = Recording(f"rank {rank}", {}, "watch", "by hand")
+    rec.lanes.append(Lane(0, "cpu", "cpu", 0))
+    for name, start, end in ops:
+        rec.add_op(Op(len(rec.ops), 0, name, start, start=start, end=end, nbytes=64,
+                      start_measured=True))
+    ex = tuple(Exchange(rank + 1, 100, 150, 160, 210, w) for w in ("start", "end")
+               if rank + 1 < size)
+    rec.rank = RankInfo(rank, size, "h", "ring", 0, ex)
+    return rec
+
+
+def test_a_send_joins_its_recv_and_only_the_receiver_waits():
+    # rank 1 sends 30 ms after rank 0 began to receive; then rank 0 sends a small message
+    # that the socket takes at once, 10 ms before rank 1 comes to receive it
+    m = merge([p2p_recording(0, 2, [("Recv", 0.010, 0.041), ("Send", 0.050, 0.0501)]),
+               p2p_recording(1, 2, [("Send", 0.040, 0.041), ("Recv", 0.060, 0.0601)])])
+    late, early = m.collectives
+    assert (late.kind, late.ranks, late.last) == ("Send → Recv", (1, 0), 1)
+    assert late.waits == pytest.approx((0.0, 0.030))  # rank 0 waited for rank 1's send
+    assert early.ranks == (0, 1) and early.waits == (0.0, 0.0)  # nobody waited
+    assert m.stragglers() == [(0, 0.0, 0), (1, pytest.approx(0.030), 1)]
+    flows = [(f.src, f.dst) for f in m.recording.flows if f.kind == COLLECTIVE]
+    assert sorted(flows) == sorted([late.ops, early.ops])
+
+
+def test_messages_among_more_than_two_ranks_are_not_guessed_at():
+    m = merge([p2p_recording(r, 3, [("Send" if r == 0 else "Recv", 0.01, 0.02)])
+               for r in range(3)])
+    assert m.collectives == []
+    assert any("do not say which of the 3 ranks" in n for n in m.notes)

@@ -1,11 +1,15 @@
-"""Which rank this process is, and ping-pongs with its neighbours to tie the clocks.
+"""Which rank this process is, and exchanges of clock stamps that tie the ranks' clocks.
 
-The exchanges go through ``mx.distributed`` itself (``send``/``recv``), so they use
-the same transport as the job's collectives, whatever the backend. Each rank talks
-only to its neighbours in the ring (rank k with k-1 and k+1: the ring backend's
-links), in a chain: rank k answers k-1's pings first, then pings k+1, so no two
-ranks wait for each other. Stamps are ``time.perf_counter_ns()``, the clock
-recordings are made on, sent as int64.
+The exchanges go through ``mx.distributed`` itself, so they use the same transport
+as the job's collectives. Where the backend has ``send``/``recv`` (ring, MPI,
+JACCL) they are ping-pongs with the neighbours in the ring (rank k with k-1 and
+k+1: the ring backend only sends to neighbours), in a chain: rank k answers k-1's
+pings first, then pings k+1, so no two ranks wait for each other. MLX's NCCL
+backend has neither ("[nccl] Send not supported in NCCL backend."), so there every
+rank stamps its clock around rounds of ``all_gather``: a looser bound (half the
+time both ranks spent in the call, not half a round trip; see :func:`gathered`),
+but with rank 0 directly, not through a chain. Stamps are
+``time.perf_counter_ns()``, the clock recordings are made on, sent as int64.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import mlx.core as mx
 
 from ..model.ranks import Exchange, RankInfo
 
-ROUNDS = 8  # exchanges per neighbour and per sync: the shortest round trip is kept
+ROUNDS = 8  # exchanges per neighbour and per sync, intersected (analysis/clocks.py)
+SYNCS = ("send/recv", "all_gather")
 
 
 def group() -> Any | None:
@@ -38,10 +43,24 @@ def backend() -> str:
         return "ring"
     if "OMPI_COMM_WORLD_RANK" in env or "PMI_RANK" in env:
         return "mpi"
+    if "NCCL_HOST_IP" in env and "MLX_WORLD_SIZE" in env:
+        return "nccl"
+    if "MLX_JACCL_COORDINATOR" in env:
+        return "jaccl"
     return env.get("MLX_DISTRIBUTED_BACKEND", "unknown")
 
 
-def sync(g: Any, when: str, rounds: int = ROUNDS) -> list[Exchange]:
+def method(backend: str) -> str:
+    """How this backend's ranks exchange stamps: NCCL has no send/recv in MLX."""
+    return "all_gather" if backend == "nccl" else "send/recv"
+
+
+def sync(g: Any, when: str, how: str, rounds: int = ROUNDS) -> list[Exchange]:
+    """Exchange stamps with the other ranks; returns those this rank holds."""
+    return gathered(g, when, rounds) if how == "all_gather" else pingpong(g, when, rounds)
+
+
+def pingpong(g: Any, when: str, rounds: int) -> list[Exchange]:
     """Ping-pong with the neighbours; returns the exchanges this rank initiated."""
     rank, size = g.rank(), g.size()
     stamp = mx.array([0, 0], dtype=mx.int64)
@@ -67,6 +86,35 @@ def sync(g: Any, when: str, rounds: int = ROUNDS) -> list[Exchange]:
     return out
 
 
-def info(g: Any, origin_ns: int, exchanges: list[Exchange]) -> RankInfo:
+def gathered(g: Any, when: str, rounds: int) -> list[Exchange]:
+    """Every rank reads its clock before and after each of ``rounds`` all_gathers, then
+    the stamps are gathered; rank 0 holds an exchange with every other rank.
+
+    No rank's all_gather returns before every rank has joined it, so rank k's stamp
+    before a round precedes rank 0's after it, and rank 0's before precedes rank k's
+    after. As an :class:`Exchange` (whose interval is ``[t2 - t3, t1 - t0]``):
+    ``t0`` = 0's before, ``t1`` = k's after, ``t2`` = k's before, ``t3`` = 0's after.
+    Its bound is half of both ranks' times in the call together, where a ping-pong's is
+    half of one round trip less the peer's turnaround: the ranks' arrivals differ, and
+    the one that came first waited in the call for the other.
+    """
+    token = mx.array([0], dtype=mx.int64)
+    mx.eval(mx.distributed.all_sum(mx.array([1.0]), group=g))  # everybody is here
+    stamps = []
+    for _ in range(rounds):
+        before = perf_counter_ns()
+        mx.eval(mx.distributed.all_gather(token, group=g))
+        stamps.append([before, perf_counter_ns()])
+    every = mx.distributed.all_gather(mx.array(stamps, dtype=mx.int64), group=g)
+    mx.eval(every)
+    if g.rank() != 0:
+        return []
+    rows: list[list[int]] = every.tolist()  # type: ignore[assignment]
+    return [Exchange(k, rows[i][0], rows[k * rounds + i][1], rows[k * rounds + i][0],
+                     rows[i][1], when)
+            for k in range(1, g.size()) for i in range(rounds)]
+
+
+def info(g: Any, origin_ns: int, exchanges: list[Exchange], how: str) -> RankInfo:
     return RankInfo(g.rank(), g.size(), socket.gethostname(), backend(), origin_ns,
-                    tuple(exchanges))
+                    tuple(exchanges), how)

@@ -21,6 +21,7 @@ class Exchange:
 
     This rank sent at ``t0`` (its clock), the peer received at ``t1`` and replied at
     ``t2`` (the peer's clock), and the reply arrived at ``t3`` (this rank's clock).
+    A round of all_gather is written in the same terms (``capture/ranks.gathered``).
     """
 
     peer: int
@@ -46,6 +47,14 @@ class Exchange:
         return self.delay_ns / 2
 
     @property
+    def interval_ns(self) -> tuple[int, int]:
+        """Where the peer's clock minus ours must lie, if neither leg took negative time:
+        the ping left before it arrived (``t1 - offset >= t0``) and the reply likewise
+        (``t3 >= t2 - offset``). :attr:`offset_ns` is its middle, :attr:`bound_ns` half
+        its width."""
+        return self.t2 - self.t3, self.t1 - self.t0
+
+    @property
     def midpoint_ns(self) -> float:
         return (self.t0 + self.t3) / 2
 
@@ -60,10 +69,13 @@ class RankInfo:
     backend: str
     origin_ns: int  # the recording's time zero on this rank's clock (perf_counter_ns)
     exchanges: tuple[Exchange, ...] = field(default_factory=tuple)  # as initiator
+    # how the stamps were exchanged: "send/recv" ping-pongs with the neighbours, or
+    # "all_gather" rounds (backends without send/recv), which rank 0 holds for everyone
+    sync: str = "send/recv"
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "size": self.size, "host": self.host,
-                "backend": self.backend, "origin_ns": self.origin_ns,
+                "backend": self.backend, "origin_ns": self.origin_ns, "sync": self.sync,
                 "exchanges": [[e.peer, e.t0, e.t1, e.t2, e.t3, e.when]
                               for e in self.exchanges]}
 
@@ -72,4 +84,5 @@ class RankInfo:
         return cls(int(d["rank"]), int(d["size"]), str(d["host"]), str(d["backend"]),
                    int(d["origin_ns"]),
                    tuple(Exchange(int(p), int(a), int(b), int(c), int(e), str(w))
-                         for p, a, b, c, e, w in d.get("exchanges", [])))
+                         for p, a, b, c, e, w in d.get("exchanges", [])),
+                   str(d.get("sync", "send/recv")))
