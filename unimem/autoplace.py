@@ -335,8 +335,7 @@ def _check_outputs(fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
 
 def _find_model(model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
     if model is None:
-        model = next((a for a in (*args, *kwargs.values())
-                      if callable(getattr(a, "named_modules", None))), None)
+        model = grouping.find_model(args, kwargs)
     if model is None or not callable(getattr(model, "named_modules", None)):
         raise ArgumentTypeError("autoplace places the modules of an mlx.nn model: pass it as an "
                                 "argument of the function or as model=")

@@ -235,9 +235,9 @@ def explore(fun: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int =
     call = bind(fun, args, kwargs)
     if not call.placement.names:
         from .explore_groups import ExploreGroups
+        from .placing.groups import find_model
 
-        model = next((a for a in (*args, *kwargs.values())
-                      if callable(getattr(a, "named_modules", None))), None)
+        model = find_model(args, kwargs)
         if model is None and groups == "module":
             raise ArgumentValueError(
                 f"{call.title} has no stream parameters and no mlx.nn model among its "

@@ -23,8 +23,9 @@ from unimem.capture.attribution import (
     short_kernel_name,
 )
 from unimem.capture.cuda_kernels import CopyRecord, KernelCapture, KernelRecord, record_of
+from unimem.capture.gpu_kernels import COPIES_LANE
 from unimem.capture.native import PendingGraph
-from unimem.capture.native_run import COPIES_LANE, NativeRun, fill_recording
+from unimem.capture.native_run import NativeRun, fill_recording
 from unimem.model.recording import Recording
 
 with gzip.open(Path(__file__).parents[1] / "data" / "cupti_h200.json.gz") as _f:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -28,6 +28,7 @@ import mlx.core as mx
 from ..analysis.simulate import fit_handoff
 from ..capture import cuda_kernels, native, native_run
 from ..capture.call import Call, bind
+from ..capture.gpu_kernels import GpuKernels
 from ..capture.streams import parse_name, resolve
 from ..errors import ArgumentValueError
 from ..model.graph import Graph
@@ -38,6 +39,13 @@ from .rules import ALIASES
 REST = "(rest)"  # every op made outside the groups: the "*" rule's
 KINDS = ("module", "op", "site", "region")  # what a group can be: a rule's selector kind
 LIMIT = 12  # groups offered at most (the busiest): 2**12 placements can be simulated
+
+
+def find_model(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any | None:
+    """The first ``mlx.nn.Module`` (anything with ``named_modules``) among a call's
+    arguments: the model whose modules are the groups."""
+    return next((a for a in (*args, *kwargs.values())
+                 if callable(getattr(a, "named_modules", None))), None)
 
 
 def module_groups(model: Any) -> list[str]:
@@ -183,7 +191,7 @@ def node_costs(call: Call, nodes: int, *, runs: int = 3) -> Costs:
                  if r.id in index]
         costs = [took.get(i, 0) / 1e9 for i in ids]
         if captured.kernels is not None and native_run.gpu_primitives(captured):
-            kernels = native_run.GpuKernels(captured.kernels, captured.graphs)
+            kernels = GpuKernels(captured.kernels, captured.graphs)
             for k, i in enumerate(ids):
                 for run in kernels.of(i):
                     costs[k] += (run.end - run.start) / 1e9

@@ -1,0 +1,67 @@
+"""A run's GPU kernels, as CUPTI measured them, grouped by the primitive that launched each.
+
+``native_run`` makes a bar per kernel of each GPU primitive from this grouping;
+kernels no primitive claimed are kept apart, to be drawn under their own names.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from . import cuda_kernels, native
+from .attribution import Attribution, KernelLaunch, attribute, short_kernel_name
+
+COPIES_LANE = "gpu copies"  # memcpy/memset records: the copy engines, not a stream
+
+
+class GpuKernels:
+    """CUPTI's kernels of a run, grouped by the primitive each was attributed to."""
+
+    def __init__(self, capture: cuda_kernels.KernelCapture, graphs: list[native.PendingGraph]
+                 ) -> None:
+        self.capture = capture
+        stream_of = {i: s for g in graphs for i, s in zip(g.ids, g.columns["stream"])}
+        launches = [KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id)
+                    for k in capture.kernels]
+        self.attribution: Attribution = attribute(launches, capture.node_events, stream_of)
+        if capture.node_events_why_not:
+            self.attribution.how = f"not attributed: {capture.node_events_why_not}"
+        self._by_primitive: dict[int, list[cuda_kernels.KernelRecord]] = {}
+        order = sorted(range(len(capture.kernels)), key=lambda i: capture.kernels[i].start)
+        for i in order:
+            p = self.attribution.primitive[i]
+            if p:
+                self._by_primitive.setdefault(p, []).append(capture.kernels[i])
+        self._unattributed = [capture.kernels[i] for i in order
+                              if not self.attribution.primitive[i]]
+
+    def of(self, primitive: int) -> list[cuda_kernels.KernelRecord]:
+        return self._by_primitive.get(primitive, [])
+
+    def unattributed(self) -> list[cuda_kernels.KernelRecord]:
+        return self._unattributed
+
+    def seconds(self, t_ns: int) -> float:
+        return self.capture.to_perf_counter(t_ns)
+
+    def note(self) -> str:
+        a, c = self.attribution, self.capture
+        text = (f"GPU: {len(c.kernels)} kernels measured on the device by CUPTI (start and "
+                f"end; clock offset ±{c.error_ns / 1e3:.1f} µs), {a.attributed} attributed to "
+                f"their primitive by {a.how}")
+        if c.copies:
+            text += f"; {len(c.copies)} copies and sets on the {COPIES_LANE!r} lane"
+        if a.unmatched_reasons:
+            text += f"; not matched: {'; '.join(a.unmatched_reasons[:3])}"
+        if c.dropped:
+            text += f"; CUPTI dropped {c.dropped} records"
+        return text
+
+
+def not_the_calls(capture: cuda_kernels.KernelCapture) -> str:
+    """A note for GPU work CUPTI saw in a run whose primitives all ran on CPU streams."""
+    names = Counter(short_kernel_name(k.name).rsplit("::", 1)[-1] for k in capture.kernels)
+    names.update(c.kind for c in capture.copies)
+    kinds = ", ".join(f"{name} ×{n}" for name, n in names.most_common())
+    return (f"GPU: no primitive of the call ran on a GPU stream, yet CUPTI saw {kinds} run "
+            "on the GPU: work MLX did on its own, launched by no primitive; listed, not drawn")
