@@ -13,13 +13,26 @@ are kernels timed by CUPTI: those rows say ``native+cupti``. ``--cpu`` keeps eve
 workload on CPU streams (and the MLP on the CPU), for a GPU machine's CPU-stream
 figures. Run from the repo root:
 
-    PYTHONPATH=. python3 benchmarks/overhead.py [--quick] [--cpu] [--rounds N] [--modes op,segment]
+    PYTHONPATH=. python3 benchmarks/overhead.py [--quick] [--cpu] [--pin] [--rounds N] [--modes op,segment]
+
+Two ratios per row. ``ratio``: the instrumented median over the plain median.
+``paired``: the median, over rounds, of each instrumented run over the plain run of
+its own round (measured back to back), which cancels drifts slower than a round.
+Where streams hand work to each other op by op (the alternating chains), a plain run
+takes 16 ms or 44 ms on a 2-core box depending on whether Linux puts MLX's two
+stream workers on one core or on two, and a run tends to stay in one mode for a
+while; ``--pin`` holds that placement fixed (the evaluating thread on the first CPU,
+every other thread of the process, MLX's stream workers, on the rest; Linux only), so
+that the ratio measures the instrumentation rather than the scheduler's draw. The
+script says when the plain runs of a workload spread more than 1.5x.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import threading
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -109,6 +122,7 @@ class Result:
     wall: dict[str, list[float]]
     makespan: dict[str, list[float]]
     cupti: set[str] = field(default_factory=set)  # modes whose runs had CUPTI's kernels
+    pinned: str = ""  # what --pin did
 
 
 def _plain(call: Call) -> float:
@@ -117,7 +131,27 @@ def _plain(call: Call) -> float:
     return perf_counter() - t
 
 
-def measure(call: Call, modes: list[str], rounds: int) -> Result:
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin_threads() -> str:
+    """Pin this thread to the first CPU the process may use and every other thread of
+    the process (MLX's stream workers) to the remaining ones; say what was done."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "--pin needs Linux (os.sched_setaffinity); threads left free"
+    cpus = _CPUS
+    if len(cpus) < 2:
+        return "--pin needs 2 CPUs; threads left free"
+    main = threading.get_native_id()
+    workers = [int(t) for t in os.listdir("/proc/self/task") if int(t) != main]
+    os.sched_setaffinity(main, {cpus[0]})
+    for tid in workers:
+        os.sched_setaffinity(tid, set(cpus[1:]))
+    return (f"pinned: this thread on CPU {cpus[0]}, {len(workers)} other threads "
+            f"(MLX's stream workers) on CPUs {cpus[1]}-{cpus[-1]}")
+
+
+def measure(call: Call, modes: list[str], rounds: int, pin: bool = False) -> Result:
     """Interleave plain and instrumented runs; rotate the order each round. Where a run
     has GPU primitives and CUPTI cannot trace their kernels, the native method records
     with segment instead, so it is left out of that workload's rows."""
@@ -127,6 +161,8 @@ def measure(call: Call, modes: list[str], rounds: int) -> Result:
         if instrumented_run(call, mode).mode != mode:
             modes = [m for m in modes if m != mode]
     res = Result([], {m: [] for m in modes}, {m: [] for m in modes})
+    if pin:  # after the warm-up runs: every stream the workload uses has its thread
+        res.pinned = pin_threads()
     jobs: list[str] = ["plain", *modes]
     for r in range(rounds):
         for job in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
@@ -145,11 +181,16 @@ def report(name: str, res: Result) -> list[str]:
     """Medians (what a run costs) and minimums (the cost when nothing else ran)."""
     med, low = statistics.median(res.plain), min(res.plain)
     lines = [f"{name}: plain median {fmt_time(med)}, min {fmt_time(low)}"]
+    if max(res.plain) > 1.5 * low:
+        lines[0] += (f"; plain runs spread {max(res.plain) / low:.1f}x (thread placement? "
+                     "see --pin)")
     for mode, walls in res.wall.items():
         w, m = statistics.median(walls), statistics.median(res.makespan[mode])
+        paired = statistics.median(x / p for x, p in zip(walls, res.plain))
         label = f"{mode}+cupti" if mode in res.cupti else mode
         lines.append(f"  {label:<12} instrumented {fmt_time(w):>10}  ratio {w / med:5.2f}×  "
-                     f"makespan ratio {m / med:5.2f}×  |  min/min {min(walls) / low:5.2f}×  "
+                     f"paired {paired:5.2f}×  makespan ratio {m / med:5.2f}×  |  "
+                     f"min/min {min(walls) / low:5.2f}×  "
                      f"makespan min/min {min(res.makespan[mode]) / low:5.2f}×")
     return lines
 
@@ -166,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", default="", help="run workloads whose name contains this")
     ap.add_argument("--cpu", action="store_true",
                     help="CPU streams only, the MLP on the CPU too (a GPU machine's CPU figures)")
+    ap.add_argument("--pin", action="store_true",
+                    help="hold thread placement fixed: this thread on one CPU, MLX's stream "
+                         "workers on the others (Linux)")
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES]
@@ -176,14 +220,20 @@ def main(argv: list[str] | None = None) -> None:
     if not native.available():
         print(f"native method left out: {native.why_unavailable()}")
     print(f"{rounds} interleaved rounds per workload. ratio: median over the plain median; "
+          "paired: median of each round's instrumented/plain; "
           "min/min: fastest instrumented run over the fastest plain run")
     gpu = mx.is_available(mx.gpu) and not args.cpu
     if not gpu:
         mx.set_default_device(mx.cpu)  # the MLP step, and every unplaced array
+    said = ""
     for name, call in workloads(gpu).items():
         if args.only and args.only not in name:
             continue
-        print("\n".join(report(name, measure(call, modes, rounds))), flush=True)
+        res = measure(call, modes, rounds, args.pin)
+        if res.pinned != said:
+            print(res.pinned)
+            said = res.pinned
+        print("\n".join(report(name, res)), flush=True)
 
 
 if __name__ == "__main__":
