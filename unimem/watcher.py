@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import mlx.core as mx
 
-from .capture import native
+from .capture import cuda_kernels, native
 from .capture.evalpoints import EvalPoints
 from .capture.intercept import Interceptor
-from .capture.native_run import NativeRecorder
+from .capture.native_ops import NativeRecorder
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
 from .capture.streams import gpu_available
@@ -112,7 +112,9 @@ class Watch:
 
     def _new_recorder(self) -> Recorder | NativeRecorder:
         if self.mode == "native":
-            return NativeRecorder(self.recording)
+            # GPU work is traced by CUPTI where it can be; elsewhere GPU primitives stay
+            # unwrapped and the recording's notes say so
+            return NativeRecorder(self.recording, gpu=cuda_kernels.available())
         size, budget = self._segments
         return Recorder(self.recording, self.mode, segment_size=size, segment_budget=budget,
                         sample_memory=False)
@@ -158,6 +160,7 @@ class Watch:
         try:
             recorder = self._recorder = self._new_recorder()
             if isinstance(recorder, NativeRecorder):
+                recorder.begin()  # (CUPTI too, on a GPU: _release stops it)
                 # at each eval point, what is about to run is wrapped and walked first
                 points = self._eval_points = EvalPoints(recorder.at_eval_point)
                 points.patch()
@@ -326,9 +329,11 @@ def watch(*, mode: str = "auto", window: int = WINDOW, ui_hz: float = 4.0,
     ``registry`` (from ``um.track()``) is told which arrays each op made and shown
     there. ``display`` shows the widgets when run in a notebook. Ctrl-C keeps what
     was recorded. ``mode="auto"`` records natively (every primitive, C++-made ones
-    included, on its real stream, both ends measured) where the native probe is built
-    and MLX has no GPU (the probe times CPU streams only) and no registry is asked for
-    (it needs the arrays each op made, which the hand-off method sees); else ``segment``.
+    included, on its real stream, both ends measured) where the native probe is built,
+    GPU work can be timed (no GPU, or MLX's CUDA build with cupti-python: CUPTI then
+    measures every kernel, copy, migration and synchronisation call, and each refresh
+    draws what has come in) and no registry is asked for (it needs the arrays each op
+    made, which the hand-off method sees); else ``segment``.
     """
     views: dict[str, ViewFactory] = {"timeline": _timeline}
     if memory:
@@ -341,7 +346,8 @@ def watch(*, mode: str = "auto", window: int = WINDOW, ui_hz: float = 4.0,
 def _live_mode(mode: str, registry: Any) -> Mode:
     """``auto``: native where it can record everything this watch asks for, else segment."""
     if mode == "auto":
-        native_fits = native.available() and not gpu_available() and registry is None
+        gpu_timed = not gpu_available() or cuda_kernels.available()
+        native_fits = native.available() and gpu_timed and registry is None
         return "native" if native_fits else "segment"
     if mode == "native":
         if not native.available():

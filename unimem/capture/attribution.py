@@ -103,18 +103,27 @@ class _Graph:
 
 
 def _graphs(events: Sequence[NodeEvent], stream_of: Mapping[int, int]
-            ) -> dict[int, list[_Graph]]:
-    """The top-level graphs per MLX stream, in the order they were built, with children.
+            ) -> tuple[dict[int, list[_Graph]], dict[int, set[int]]]:
+    """The top-level graphs per MLX stream, in the order they were built, with children;
+    and, per top-level graph id, every graph id whose events belong to it.
 
     A library call shows as: nodes created in a capture graph, the capture graph cloned
     into a child graph (its nodes reported created, then cloned), then one node created
     in MLX's graph for the child. So a clone's graph is a child; the graph it was cloned
     from is a capture graph (never launched on its own); the child belongs to the graph
     of the next node created, by the same primitive, outside capture and child graphs.
+    A child whose owner has not been built yet (events still to come) is left out.
+
+    A graph in which no node was made while a primitive was encoded is left out too:
+    CUDA copies a graph's nodes when MLX instantiates an executable from it (the first
+    run of a graph's shape; measured on an H200, a watch's first eval), and those clones
+    arrive outside any primitive. They are not a library call's child graph.
     """
+    marked = {e.graph for e in events if e.primitive}
+    events = [e for e in events if e.graph in marked]
     graphs: dict[int, _Graph] = {}
     child_ids: set[int] = set()
-    captured_ids: set[int] = set()
+    captured_from: dict[int, set[int]] = defaultdict(set)  # child -> capture graphs
     last_event: dict[int, int] = {}
     for i, e in enumerate(events):
         g = graphs.get(e.graph)
@@ -124,22 +133,91 @@ def _graphs(events: Sequence[NodeEvent], stream_of: Mapping[int, int]
         last_event[e.graph] = i
         if e.cloned:
             child_ids.add(e.graph)
-            captured_ids.add(e.original >> 32)
+            captured_from[e.graph].add(e.original >> 32)
+    captured_ids = set().union(*captured_from.values()) if captured_from else set()
 
     def is_top(graph_id: int) -> bool:
         return graph_id not in child_ids and graph_id not in captured_ids
 
+    members: dict[int, set[int]] = {g: {g} for g in graphs if is_top(g)}
     for child_id in sorted(child_ids, key=lambda g: last_event[g]):
         child = graphs[child_id]
         owner = next((e for e in events[last_event[child_id] + 1:] if is_top(e.graph)), None)
         if owner is not None:
             graphs[owner.graph].children.append(child)
+            members[owner.graph] |= {child_id} | captured_from[child_id]
     top: dict[int, list[_Graph]] = defaultdict(list)
     for g in sorted(graphs.values(), key=lambda g: g.first_event):
         if is_top(g.id):
             primitives = [p for p in g.nodes.values() if p]
             top[stream_of.get(primitives[0], -1) if primitives else -1].append(g)
-    return top
+    return top, members
+
+
+class Attributor:
+    """Attribution as records arrive: node events first, then the kernels they explain.
+
+    For a live recording, whose kernels come in batches: the graphs built so far wait
+    until a launch claims them; a launch's kernels may arrive over several batches (the
+    graph a launch ran is remembered by its correlation id). A claimed graph's events
+    are dropped, so memory holds only the graphs not launched yet.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[NodeEvent] = []
+        self._stream_of: dict[int, int] = {}
+        self._claimed: dict[int, _Graph | None] = {}  # correlation id -> its graph
+        self.result = Attribution([], "graph-node callbacks: each kernel's node, created "
+                                      "while its primitive was encoded")
+
+    def add_events(self, events: Sequence[NodeEvent], stream_of: Mapping[int, int]) -> None:
+        """Graph-node events of the run so far (in order), and the MLX stream of each
+        primitive they name (from the walk)."""
+        self._events.extend(events)
+        self._stream_of.update(stream_of)
+
+    def add_kernels(self, kernels: Sequence[KernelLaunch]) -> list[int]:
+        """The primitive of each kernel (0 where none is found), in the order given."""
+        out = self.result
+        primitive = [0] * len(kernels)
+        launches: dict[int, list[int]] = defaultdict(list)  # correlation id -> kernels
+        for i, k in enumerate(kernels):
+            if k.graph_node_id:
+                launches[k.correlation_id].append(i)
+        fresh = sorted(c for c in launches if c not in self._claimed)
+        if fresh:
+            top, members = _graphs(self._events, self._stream_of)
+            pending = {stream: list(reversed(gs)) for stream, gs in top.items()}
+            used: set[int] = set()
+            # Graph launches in launch order (CUPTI's correlation ids grow). A launch's
+            # kernels run on several CUDA streams, so they cannot name the MLX stream: each
+            # launch runs the oldest built graph, among the streams', that holds all of
+            # its node indices.
+            for corr in fresh:
+                indices = [kernels[i].graph_node_id & LOW for i in launches[corr]]
+                out.launches += 1
+                fits = [gs[-1] for gs in pending.values()
+                        if gs and all(gs[-1].primitive_at(x) is not None for x in indices)]
+                if not fits:
+                    out.unmatched_reasons.append(f"launch {corr}: no graph built for it "
+                                                 f"holds node indices up to {max(indices)}")
+                    self._claimed[corr] = None
+                    continue
+                graph = min(fits, key=lambda g: g.first_event)
+                for gs in pending.values():
+                    if gs and gs[-1] is graph:
+                        gs.pop()
+                out.launches_matched += 1
+                self._claimed[corr] = graph
+                used |= members[graph.id]
+            self._events = [e for e in self._events if e.graph not in used]
+        for corr, run in launches.items():
+            claimed = self._claimed[corr]
+            for i in run:
+                p = claimed.primitive_at(kernels[i].graph_node_id & LOW) if claimed else None
+                primitive[i] = p or 0
+        out.primitive.extend(primitive)
+        return primitive
 
 
 def attribute(kernels: Sequence[KernelLaunch], events: Sequence[NodeEvent],
@@ -149,39 +227,13 @@ def attribute(kernels: Sequence[KernelLaunch], events: Sequence[NodeEvent],
     ``stream_of`` maps a primitive serial to its MLX stream index (from the walk): MLX
     builds one graph at a time per stream and launches them in the order it built them.
     """
-    primitive = [0] * len(kernels)
-    out = Attribution(primitive, "graph-node callbacks: each kernel's node, created while "
-                                 "its primitive was encoded")
     if not events:
-        out.how = "not attributed: no graph-node callbacks were recorded"
-        return out
-    pending = {stream: list(reversed(graphs)) for stream, graphs in
-               _graphs(events, stream_of).items()}  # per MLX stream, next graph last
-    launches: dict[int, list[int]] = defaultdict(list)  # correlation id -> kernels
-    for i, k in enumerate(kernels):
-        if k.graph_node_id:
-            launches[k.correlation_id].append(i)
-    # Graph launches in launch order (CUPTI's correlation ids grow). A launch's kernels
-    # run on several CUDA streams, so they cannot name the MLX stream: each launch runs
-    # the oldest built graph, among the streams', that holds all of its node indices.
-    for corr in sorted(launches):
-        run = launches[corr]
-        out.launches += 1
-        indices = [kernels[i].graph_node_id & LOW for i in run]
-        fits = [gs[-1] for gs in pending.values()
-                if gs and all(gs[-1].primitive_at(x) is not None for x in indices)]
-        if not fits:
-            out.unmatched_reasons.append(f"launch {corr}: no graph built for it holds node "
-                                         f"indices up to {max(indices)}")
-            continue
-        graph = min(fits, key=lambda g: g.first_event)
-        for gs in pending.values():
-            if gs and gs[-1] is graph:
-                gs.pop()
-        out.launches_matched += 1
-        for i, x in zip(run, indices):
-            primitive[i] = graph.primitive_at(x) or 0
-    return out
+        return Attribution([0] * len(kernels),
+                           "not attributed: no graph-node callbacks were recorded")
+    attributor = Attributor()
+    attributor.add_events(events, stream_of)
+    attributor.add_kernels(kernels)
+    return attributor.result
 
 
 _IDENT = re.compile(r"(\d+)")

@@ -9,27 +9,26 @@ what is about to run, then evaluates once, as it would have; the outputs get
 the same treatment at the end. Nothing is split into extra hand-offs, so MLX's
 batching and buffer donation stay as in a plain run.
 
-This module turns what was captured into model data: a :class:`Graph` (every
-primitive on its real stream) and the ops of a :class:`Recording` (one bar per
-timed primitive, start and end measured).
+This module runs the call and turns what was captured into a :class:`Graph` (every
+primitive on its real stream); ``native_ops`` makes the ops of a :class:`Recording`
+from it (one bar per timed primitive, start and end measured).
 """
 
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from dataclasses import dataclass, field
-from time import perf_counter, sleep
+from time import perf_counter
 
 import mlx.core as mx
 
 from ..model.graph import ArrayInfo, Graph, Node, StreamId
-from ..model.recording import Lane, Op, Recording
+from ..model.recording import Recording
 from . import cuda_kernels, native
-from .attribution import short_kernel_name
 from .call import Call
 from .evalpoints import eval_points
-from .gpu_kernels import COPIES_LANE, GpuKernels, not_the_calls
+from .gpu_kernels import GpuKernels, not_the_calls
+from .native_ops import NativeOps
 from .streams import name_of
 
 
@@ -162,138 +161,6 @@ def _to_graph(captured: NativeRun, title: str, placement: dict[str, str],
     return Graph(title, placement, nodes, arrays, tuple(outputs), mlx_version, notes)
 
 
-class NativeOps:
-    """The ops of a Recording, made from walked graphs and timed as records arrive.
-
-    One op per wrapped primitive, on its stream's lane, made when the primitive is
-    walked (``end`` None: in flight) and given its measured start and end when its
-    record comes in. Primitives left unwrapped (``Copy``, ``StopGradient``, GPU
-    streams) get no op: they are counted for a note, and ops that read them depend
-    on what they read.
-    """
-
-    def __init__(self, recording: Recording, t0: float, clock: native.ClockOffset,
-                 kernels: GpuKernels | None = None) -> None:
-        self.recording, self.t0, self.clock = recording, t0, clock
-        self.kernels = kernels
-        self._lanes: dict[StreamId, Lane] = {}
-        self._op_of: dict[int, int] = {}  # native node id -> (its last) op id
-        self._via: dict[int, tuple[int, ...]] = {}  # unwrapped node id -> ops it stands for
-        self.untimed: Counter[str] = Counter()
-        self.no_kernel: Counter[str] = Counter()  # traced GPU primitives that ran no kernel
-        self._nodes = 0  # primitives walked so far: the next one's index in ``to_graph``
-
-    def add(self, graph: native.PendingGraph, submit: float) -> None:
-        """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it):
-        one per CPU primitive (timed when its record comes in) and, where CUPTI traced the
-        run, one per kernel of each GPU primitive, measured on the device."""
-        rec = self.recording
-        for pn in graph.nodes():
-            node = self._nodes
-            self._nodes += 1
-            producers: set[int] = set()
-            for producer, _ in pn.inputs:
-                if producer in self._op_of:
-                    producers.add(self._op_of[producer])
-                else:
-                    producers.update(self._via.get(producer, ()))
-            kernels = self.kernels if pn.device == "gpu" else None
-            runs = kernels.of(pn.id) if kernels is not None else None
-            if kernels is not None and not runs:
-                self.no_kernel[pn.name] += 1  # e.g. a reshape: no work of its own
-                self._via[pn.id] = tuple(sorted(producers))
-                continue
-            if not pn.wrapped:
-                self.untimed[f"{pn.name} ({pn.device})" if pn.device != "cpu" else pn.name] += 1
-                self._via[pn.id] = tuple(sorted(producers))
-                continue
-            lane = self._lane(StreamId(pn.device, pn.stream))
-            shapes = tuple(o.shape for o in pn.outputs)
-            dtypes = tuple(o.dtype for o in pn.outputs)
-            nbytes = sum(o.nbytes for o in pn.outputs)
-            if runs is None:
-                op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
-                        inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
-                        nbytes=nbytes, node=node)
-                rec.add_op(op)
-                self._op_of[pn.id] = op.id
-                continue
-            assert kernels is not None
-            for i, k in enumerate(runs):  # in the order they ran; each reads what it reads
-                start, end = kernels.seconds(k.start) - self.t0, kernels.seconds(k.end) - self.t0
-                part = f" ({i + 1} of {len(runs)} of this {pn.name})" if len(runs) > 1 else ""
-                op = Op(len(rec.ops), lane.id, ((pn.name, 0 if i else 1),), start, start=start,
-                        end=end, inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
-                        nbytes=nbytes, start_measured=True, activity="kernel",
-                        detail=f"kernel {short_kernel_name(k.name)}{part}", node=node)
-                rec.add_op(op)
-                self._op_of[pn.id] = op.id
-
-    def add_unattributed(self) -> None:
-        """Kernels no primitive claimed, and the copies: drawn, never dropped."""
-        if self.kernels is None:
-            return
-        rec, t0, seconds = self.recording, self.t0, self.kernels.seconds
-        gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
-        for k in self.kernels.unattributed():
-            lane = gpu_lanes[0] if gpu_lanes else self._unattributed_lane()
-            name = short_kernel_name(k.name)
-            rec.add_op(Op(len(rec.ops), lane.id, ((name.rsplit("::", 1)[-1], 1),),
-                          seconds(k.start) - t0, start=seconds(k.start) - t0,
-                          end=seconds(k.end) - t0, start_measured=True, activity="kernel",
-                          detail=f"kernel {name}, not attributed to a primitive"))
-        if self.kernels.capture.copies:
-            lane = Lane(len(rec.lanes), COPIES_LANE, "gpu", -1)
-            rec.lanes.append(lane)
-            for c in self.kernels.capture.copies:
-                where = f", {c.source} to {c.destination}" if c.kind == "memcpy" else ""
-                rec.add_op(Op(len(rec.ops), lane.id, ((c.kind, 1),), seconds(c.start) - t0,
-                              start=seconds(c.start) - t0, end=seconds(c.end) - t0,
-                              nbytes=c.nbytes, start_measured=True, activity=c.kind,
-                              detail=f"{c.kind} {c.direction}{where}"))
-
-    def apply(self, records: list[native.TimingRecord]) -> None:
-        """Measured times for the ops whose records came in. ``end`` is set last: a
-        reader of a live recording takes an op with an end as finished."""
-        ops, seconds, t0 = self.recording.ops, self.clock.to_perf_counter, self.t0
-        for r in records:
-            op_id = self._op_of.get(r.id)
-            if op_id is None:
-                continue
-            op = ops[op_id]
-            # submit: when MLX's eval thread took the primitive up (its host-side part)
-            op.submit, op.dispatched = seconds(r.host_begin) - t0, seconds(r.host_end) - t0
-            op.start = seconds(r.start) - t0
-            op.start_measured = True
-            op.end = seconds(r.end) - t0
-
-    def note_untimed(self) -> None:
-        if self.untimed:
-            kinds = ", ".join(f"{name} ×{k}" for name, k in self.untimed.most_common())
-            self.recording.notes.append(f"not timed (left unwrapped, so they run in the gaps "
-                                        f"between the bars on their stream): {kinds}")
-        if self.no_kernel:
-            kinds = ", ".join(f"{name} ×{k}" for name, k in self.no_kernel.most_common())
-            self.recording.notes.append(f"GPU primitives that ran no kernel of their own (no "
-                                        f"bar; their readers depend on what they read): {kinds}")
-
-    def _unattributed_lane(self) -> Lane:
-        """A lane for kernels of no primitive, in a run with no GPU stream's lane."""
-        sid = StreamId("gpu", -1)
-        if sid not in self._lanes:
-            self._lanes[sid] = Lane(len(self.recording.lanes), "gpu (no primitive)", "gpu", -1)
-            self.recording.lanes.append(self._lanes[sid])
-        return self._lanes[sid]
-
-    def _lane(self, sid: StreamId) -> Lane:
-        lane = self._lanes.get(sid)
-        if lane is None:
-            lane = self._lanes[sid] = Lane(len(self.recording.lanes), name_of(sid), sid.device,
-                                           sid.index)
-            self.recording.lanes.append(lane)
-        return lane
-
-
 def fill_recording(captured: NativeRun, recording: Recording) -> None:
     """One op per timed primitive of a finished run (one per kernel on a traced GPU),
     start and end measured."""
@@ -311,35 +178,6 @@ def fill_recording(captured: NativeRun, recording: Recording) -> None:
     ops.note_untimed()
     if kernels is not None:
         recording.notes.append(kernels.note())
-
-
-class NativeRecorder:
-    """A live recording for ``um.watch``: at each eval point of the watched code,
-    instrument and walk what is about to run; records are collected on refresh."""
-
-    def __init__(self, recording: Recording) -> None:
-        self.recording = recording
-        self.t0 = perf_counter()
-        self.untimed_calls = 0  # the hand-off recorder's counter; nothing is skipped here
-        self._ops = NativeOps(recording, self.t0, native.clock_offset())
-        native.clear()
-
-    def at_eval_point(self, arrays: list[mx.array]) -> None:
-        graph = native.capture(arrays)
-        if len(graph):
-            self._ops.add(graph, perf_counter() - self.t0)
-
-    def flush(self) -> None:
-        """Take in the records that have come in (never blocks)."""
-        self._ops.apply(native.records(drain=True))
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Wait (up to ``timeout`` s) for wrapped work in flight, then take every record."""
-        deadline = perf_counter() + timeout
-        while native.pending_count() and perf_counter() < deadline:
-            sleep(0.001)
-        self.flush()
-        self._ops.note_untimed()
 
 
 def gpu_primitives(captured: NativeRun) -> int:

@@ -1,0 +1,66 @@
+"""CUPTI on a real GPU: what a profile and a live watch record (skipped without one).
+
+Run on MLX's CUDA build with cupti-python (the GPU machine); elsewhere every test here
+skips with the reason ``cuda_kernels.why_unavailable()`` gives.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import pytest
+
+import unimem as um
+from unimem.capture import cuda_kernels
+from unimem.capture.gpu_kernels import COPIES_LANE, SYNC_LANE
+
+pytestmark = pytest.mark.skipif(not cuda_kernels.available(),
+                                reason=f"needs CUPTI: {cuda_kernels.why_unavailable()}")
+
+
+def handoff(x):
+    """The GPU makes y; the CPU reads it: MLX moves y where the CPU can read it."""
+    mx.clear_cache()
+    y = mx.exp(x, stream=mx.gpu)
+    return mx.sum(y, stream=mx.cpu)
+
+
+def test_a_hand_off_records_its_copy_its_migrations_and_the_waits():
+    x = mx.random.uniform(shape=(4 << 20,))  # 16 MiB
+    mx.eval(x)
+    rec = um.profile(handoff, x, repeat=1)
+    kinds = {op.activity for op in rec.ops}
+    assert "kernel" in kinds and "sync" in kinds, rec.notes
+    copies = [op for op in rec.ops_on(COPIES_LANE) if op.activity == "memcpy"]
+    assert copies and max(op.nbytes for op in copies) >= x.nbytes
+    migrated = [op for op in rec.ops if op.activity == "migration"]
+    if not migrated:  # the driver gave no counters: the recording says why
+        assert any("no migration counters" in n for n in rec.notes), rec.notes
+    else:
+        assert all(op.nbytes > 0 and op.end >= op.start for op in migrated)
+    assert rec.ops_on(SYNC_LANE)
+    moved = um.gpu_activity(rec)
+    assert moved.copies >= 1
+
+
+def test_a_watch_draws_kernels_while_the_block_runs_and_releases_cupti():
+    a = mx.random.uniform(shape=(512, 512))
+    mx.eval(a)
+    with um.watch(display=False, memory=False) as w:
+        assert w.mode == "native"
+        for _ in range(3):
+            b = a
+            for _ in range(20):
+                b = mx.exp(b * 0.5, stream=mx.gpu)
+            mx.eval(b)
+        w.refresh()  # what the UI timer does: kernels drawn before the block ends
+        live = sum(op.activity == "kernel" for op in w.recording.ops)
+        assert live >= 40
+    kernels = [op for op in w.recording.ops if op.activity == "kernel"]
+    assert len(kernels) >= 3 * 40  # Multiply and Exp, 20 each, 3 times
+    assert all(op.start_measured and op.end >= op.start for op in kernels)
+    (note,) = [n for n in w.recording.notes if n.startswith("GPU: ")]
+    total, attributed = (int(note.split()[1]), int(note.split(", ")[1].split()[0]))
+    assert attributed == total
+    # nothing stays subscribed: CUPTI can be taken again at once
+    rec = um.profile(lambda x: mx.exp(x, stream=mx.gpu), a, repeat=1)
+    assert any(op.activity == "kernel" for op in rec.ops)

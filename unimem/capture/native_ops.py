@@ -1,0 +1,315 @@
+"""The ops of a Recording from native captures: after a run, or live for ``um.watch``.
+
+:class:`NativeOps` makes one bar per timed primitive from the walked graphs (CPU
+primitives stamped on their stream's worker; on a CUPTI-traced GPU, one bar per kernel,
+measured on the device), plus the copies, migrations and synchronisation calls CUPTI
+saw. :class:`NativeRecorder` does it live: the watched block's eval points are walked
+and instrumented as they come, and each refresh takes in what has arrived.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from threading import Lock
+from time import perf_counter, sleep
+
+import mlx.core as mx
+
+from ..model.graph import StreamId
+from ..model.recording import Lane, Op, Recording
+from . import cuda_kernels, native
+from .attribution import Attributor, KernelLaunch, short_kernel_name
+from .gpu_kernels import COPIES_LANE, SYNC_LANE, GpuKernels, sync_detail
+from .streams import name_of
+
+
+class NativeOps:
+    """The ops of a Recording, made from walked graphs and timed as records arrive.
+
+    One op per wrapped primitive, on its stream's lane, made when the primitive is
+    walked (``end`` None: in flight) and given its measured start and end when its
+    record comes in. Primitives left unwrapped (``Copy``, ``StopGradient``, GPU
+    streams) get no op: they are counted for a note, and ops that read them depend
+    on what they read.
+    """
+
+    def __init__(self, recording: Recording, t0: float, clock: native.ClockOffset,
+                 kernels: GpuKernels | None = None, *, live_gpu: bool = False) -> None:
+        self.recording, self.t0, self.clock = recording, t0, clock
+        self.kernels = kernels
+        # live (um.watch): GPU primitives wait here for kernels that arrive later
+        self.live_gpu = live_gpu
+        self._waiting: dict[int, tuple[native.PendingNode, int, tuple[int, ...]]] = {}
+        self._kernel_count: Counter[int] = Counter()  # kernels drawn per GPU primitive
+        self._lanes: dict[StreamId, Lane] = {}
+        self._op_of: dict[int, int] = {}  # native node id -> (its last) op id
+        self._via: dict[int, tuple[int, ...]] = {}  # unwrapped node id -> ops it stands for
+        self.untimed: Counter[str] = Counter()
+        self.no_kernel: Counter[str] = Counter()  # traced GPU primitives that ran no kernel
+        self._cuda_lanes: dict[int, str] = {}  # CUDA stream id -> the lane its kernels are on
+        self._nodes = 0  # primitives walked so far: the next one's index in ``to_graph``
+
+    def add(self, graph: native.PendingGraph, submit: float) -> None:
+        """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it):
+        one per CPU primitive (timed when its record comes in) and, where CUPTI traced the
+        run, one per kernel of each GPU primitive, measured on the device."""
+        rec = self.recording
+        for pn in graph.nodes():
+            node = self._nodes
+            self._nodes += 1
+            producers: set[int] = set()
+            for producer, _ in pn.inputs:
+                if producer in self._op_of:
+                    producers.add(self._op_of[producer])
+                else:
+                    producers.update(self._via.get(producer, ()))
+            if self.live_gpu and pn.device == "gpu" and pn.wrapped:
+                # its kernels come later (add_kernels); until then its readers depend on
+                # what it read
+                self._waiting[pn.id] = (pn, node, tuple(sorted(producers)))
+                self._via[pn.id] = tuple(sorted(producers))
+                continue
+            kernels = self.kernels if pn.device == "gpu" else None
+            runs = kernels.of(pn.id) if kernels is not None else None
+            if kernels is not None and not runs:
+                self.no_kernel[pn.name] += 1  # e.g. a reshape: no work of its own
+                self._via[pn.id] = tuple(sorted(producers))
+                continue
+            if not pn.wrapped:
+                self.untimed[f"{pn.name} ({pn.device})" if pn.device != "cpu" else pn.name] += 1
+                self._via[pn.id] = tuple(sorted(producers))
+                continue
+            lane = self._lane(StreamId(pn.device, pn.stream))
+            shapes = tuple(o.shape for o in pn.outputs)
+            dtypes = tuple(o.dtype for o in pn.outputs)
+            nbytes = sum(o.nbytes for o in pn.outputs)
+            if runs is None:
+                op = Op(len(rec.ops), lane.id, ((pn.name, 1),), submit,
+                        inputs=tuple(sorted(producers)), shapes=shapes, dtypes=dtypes,
+                        nbytes=nbytes, node=node)
+                rec.add_op(op)
+                self._op_of[pn.id] = op.id
+                continue
+            assert kernels is not None
+            for i, k in enumerate(runs):  # in the order they ran; each reads what it reads
+                part = f" ({i + 1} of {len(runs)} of this {pn.name})" if len(runs) > 1 else ""
+                self._kernel_op(pn, node, lane, tuple(sorted(producers)), k, i, part,
+                                kernels.seconds)
+
+    def _kernel_op(self, pn: native.PendingNode, node: int, lane: Lane,
+                   producers: tuple[int, ...], k: cuda_kernels.KernelRecord, i: int,
+                   part: str, seconds: Callable[[int], float]) -> None:
+        """The bar of the ``i``-th kernel a GPU primitive launched, measured by CUPTI."""
+        self._cuda_lanes.setdefault(k.stream_id, lane.name)
+        start, end = seconds(k.start) - self.t0, seconds(k.end) - self.t0
+        op = Op(len(self.recording.ops), lane.id, ((pn.name, 0 if i else 1),), start,
+                start=start, end=end, inputs=producers,
+                shapes=tuple(o.shape for o in pn.outputs),
+                dtypes=tuple(o.dtype for o in pn.outputs),
+                nbytes=sum(o.nbytes for o in pn.outputs), start_measured=True,
+                activity="kernel", detail=f"kernel {short_kernel_name(k.name)}{part}",
+                node=node)
+        self.recording.add_op(op)
+        self._op_of[pn.id] = op.id
+
+    def add_kernels(self, capture: cuda_kernels.KernelCapture, primitives: list[int],
+                    seconds: Callable[[int], float]) -> None:
+        """Live: bars for kernels that arrived, each under the primitive it was
+        attributed to (``primitives``, one per kernel, 0: none), and the copies,
+        migrations and synchronisation calls that came with them."""
+        for k, p in sorted(zip(capture.kernels, primitives), key=lambda kp: kp[0].start):
+            waiting = self._waiting.get(p)
+            if waiting is None:
+                self._unattributed_op(k, seconds)
+                continue
+            pn, node, producers = waiting
+            i = self._kernel_count[p]
+            self._kernel_count[p] += 1
+            part = f" (kernel {i + 1} of this {pn.name})" if i else ""
+            self._kernel_op(pn, node, self._lane(StreamId(pn.device, pn.stream)), producers,
+                            k, i, part, seconds)
+        self._add_device_records(capture, seconds)
+
+    def finish_live(self) -> None:
+        """Live: GPU primitives that never got a kernel are counted for the note."""
+        for pid, (pn, _, _) in list(self._waiting.items()):
+            if not self._kernel_count[pid]:
+                self.no_kernel[pn.name] += 1
+        self._waiting.clear()
+
+    def _unattributed_op(self, k: cuda_kernels.KernelRecord,
+                         seconds: Callable[[int], float]) -> None:
+        rec, t0 = self.recording, self.t0
+        gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
+        lane = gpu_lanes[0] if gpu_lanes else self._unattributed_lane()
+        name = short_kernel_name(k.name)
+        rec.add_op(Op(len(rec.ops), lane.id, ((name.rsplit("::", 1)[-1], 1),),
+                      seconds(k.start) - t0, start=seconds(k.start) - t0,
+                      end=seconds(k.end) - t0, start_measured=True, activity="kernel",
+                      detail=f"kernel {name}, not attributed to a primitive"))
+
+    def add_unattributed(self) -> None:
+        """Kernels no primitive claimed, and the copies: drawn, never dropped."""
+        if self.kernels is None:
+            return
+        for k in self.kernels.unattributed():
+            self._unattributed_op(k, self.kernels.seconds)
+        self._add_device_records(self.kernels.capture, self.kernels.seconds)
+
+    def _add_device_records(self, capture: cuda_kernels.KernelCapture,
+                            seconds: Callable[[int], float]) -> None:
+        """Copies and migrations on the copies lane, synchronisation calls on theirs."""
+        rec, t0 = self.recording, self.t0
+        if capture.copies or capture.migrations:
+            lane = self._named_lane(COPIES_LANE)
+            for c in capture.copies:
+                where = f", {c.source} to {c.destination}" if c.kind == "memcpy" else ""
+                rec.add_op(Op(len(rec.ops), lane.id, ((c.kind, 1),), seconds(c.start) - t0,
+                              start=seconds(c.start) - t0, end=seconds(c.end) - t0,
+                              nbytes=c.nbytes, start_measured=True, activity=c.kind,
+                              detail=f"{c.kind} {c.direction}{where}"))
+            for m in capture.migrations:
+                rec.add_op(Op(len(rec.ops), lane.id, ((f"migration {m.direction}", 1),),
+                              seconds(m.start) - t0, start=seconds(m.start) - t0,
+                              end=seconds(m.end) - t0, nbytes=m.nbytes, start_measured=True,
+                              activity="migration",
+                              detail="unified (managed) memory pages the driver moved on a "
+                                     "page fault, on first touch"))
+        if capture.syncs:
+            lane = self._named_lane(SYNC_LANE)
+            for w in capture.syncs:
+                rec.add_op(Op(len(rec.ops), lane.id, ((w.kind, 1),), seconds(w.start) - t0,
+                              start=seconds(w.start) - t0, end=seconds(w.end) - t0,
+                              start_measured=True, activity="sync",
+                              detail=sync_detail(w, capture.events, self._cuda_lanes)))
+
+    def _named_lane(self, name: str) -> Lane:
+        """The lane of device records called ``name`` (copies, sync calls), made once."""
+        for lane in self.recording.lanes:
+            if lane.name == name:
+                return lane
+        lane = Lane(len(self.recording.lanes), name, "gpu", -1)
+        self.recording.lanes.append(lane)
+        return lane
+
+    def apply(self, records: list[native.TimingRecord]) -> None:
+        """Measured times for the ops whose records came in. ``end`` is set last: a
+        reader of a live recording takes an op with an end as finished."""
+        ops, seconds, t0 = self.recording.ops, self.clock.to_perf_counter, self.t0
+        for r in records:
+            op_id = self._op_of.get(r.id)
+            if op_id is None:
+                continue
+            op = ops[op_id]
+            # submit: when MLX's eval thread took the primitive up (its host-side part)
+            op.submit, op.dispatched = seconds(r.host_begin) - t0, seconds(r.host_end) - t0
+            op.start = seconds(r.start) - t0
+            op.start_measured = True
+            op.end = seconds(r.end) - t0
+
+    def note_untimed(self) -> None:
+        if self.untimed:
+            kinds = ", ".join(f"{name} ×{k}" for name, k in self.untimed.most_common())
+            self.recording.notes.append(f"not timed (left unwrapped, so they run in the gaps "
+                                        f"between the bars on their stream): {kinds}")
+        if self.no_kernel:
+            kinds = ", ".join(f"{name} ×{k}" for name, k in self.no_kernel.most_common())
+            self.recording.notes.append(f"GPU primitives that ran no kernel of their own (no "
+                                        f"bar; their readers depend on what they read): {kinds}")
+
+    def _unattributed_lane(self) -> Lane:
+        """A lane for kernels of no primitive, in a run with no GPU stream's lane."""
+        sid = StreamId("gpu", -1)
+        if sid not in self._lanes:
+            self._lanes[sid] = Lane(len(self.recording.lanes), "gpu (no primitive)", "gpu", -1)
+            self.recording.lanes.append(self._lanes[sid])
+        return self._lanes[sid]
+
+    def _lane(self, sid: StreamId) -> Lane:
+        lane = self._lanes.get(sid)
+        if lane is None:
+            lane = self._lanes[sid] = Lane(len(self.recording.lanes), name_of(sid), sid.device,
+                                           sid.index)
+            self.recording.lanes.append(lane)
+        return lane
+
+
+class NativeRecorder:
+    """A live recording for ``um.watch``: at each eval point of the watched code,
+    instrument and walk what is about to run; records are collected on refresh.
+
+    With ``gpu`` (MLX's CUDA build with cupti-python, see ``cuda_kernels``), CUPTI traces
+    the block: each refresh flushes its buffers and draws the kernels that came in under
+    the primitives they were attributed to, with the copies, migrations and
+    synchronisation calls. ``at_eval_point`` runs on the watched thread and ``flush`` on
+    the UI timer's: a lock keeps their ops in one order.
+    """
+
+    def __init__(self, recording: Recording, *, gpu: bool = False) -> None:
+        self.recording = recording
+        self.t0 = perf_counter()
+        self.untimed_calls = 0  # the hand-off recorder's counter; nothing is skipped here
+        self._lock = Lock()
+        self._gpu = gpu
+        self._trace: cuda_kernels.KernelTrace | None = None
+        self._attributor = Attributor() if gpu else None
+        self._ops = NativeOps(recording, self.t0, native.clock_offset(), live_gpu=gpu)
+        self._seconds: Callable[[int], float] = lambda t: t / 1e9
+
+    def begin(self) -> None:
+        """Start recording: forget earlier records and, with ``gpu``, start CUPTI (made
+        apart from ``__init__`` so that making a recorder subscribes to nothing)."""
+        native.clear()
+        if self._gpu and self._trace is None:
+            trace = cuda_kernels.KernelTrace()
+            trace.start()
+            self._trace = trace
+            offset, _ = trace.clock_at_start
+            self._seconds = lambda t: (t + offset) / 1e9
+
+    def at_eval_point(self, arrays: list[mx.array]) -> None:
+        graph = native.capture(arrays, gpu=self._trace is not None)
+        if len(graph):
+            with self._lock:
+                if self._attributor is not None:
+                    self._attributor.add_events([], dict(zip(graph.ids,
+                                                             graph.columns["stream"])))
+                self._ops.add(graph, perf_counter() - self.t0)
+
+    def flush(self) -> None:
+        """Take in the records that have come in (never blocks on MLX)."""
+        with self._lock:
+            self._ops.apply(native.records(drain=True))
+            if self._trace is not None:
+                self._take(self._trace.poll())
+
+    def _take(self, piece: cuda_kernels.KernelCapture) -> None:
+        assert self._attributor is not None
+        self._attributor.add_events(piece.node_events, {})
+        primitives = self._attributor.add_kernels(
+            [KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id)
+             for k in piece.kernels])
+        self._ops.add_kernels(piece, primitives, self._seconds)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout`` s) for wrapped work in flight, then take every record;
+        with CUPTI, stop tracing (nothing stays subscribed) and note what was attributed."""
+        deadline = perf_counter() + timeout
+        while native.pending_count() and perf_counter() < deadline:
+            sleep(0.001)
+        self.flush()
+        with self._lock:
+            if self._trace is not None and self._attributor is not None:
+                trace, self._trace = self._trace, None
+                last = trace.stop()
+                self._take(last)
+                self._ops.finish_live()
+                result = self._attributor.result
+                self.recording.notes.append(
+                    f"GPU: {len(result.primitive)} kernels measured on the device by CUPTI, "
+                    f"{result.attributed} attributed to their primitive by {result.how}")
+                if last.migrations_why_not:
+                    self.recording.notes.append(f"no migration counters: "
+                                                f"{last.migrations_why_not}")
+            self._ops.note_untimed()
