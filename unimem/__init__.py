@@ -20,7 +20,7 @@
 
 from .analysis.copytax import CopyTax
 from .analysis.diff import Diff, DiffRow, diff
-from .analysis.gpu import GpuActivity, gpu_activity
+from .analysis.gpu import GpuActivity, Transfer, gpu_activity, transfers
 from .analysis.merge import Merge, merge
 from .analysis.paths import CriticalPath, Waits, critical_path, waits
 from .autoplace import autoplace
@@ -101,6 +101,7 @@ __all__ = [
     "Timeline",
     "Timing",
     "TraceFormatError",
+    "Transfer",
     "UnimemError",
     "Waits",
     "Watch",
@@ -129,6 +130,7 @@ __all__ = [
     "timings_chart",
     "trace",
     "track",
+    "transfers",
     "waits",
     "watch",
     "watch_rank",

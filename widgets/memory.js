@@ -159,6 +159,30 @@ function table(model) {
   return t;
 }
 
+// Copies and unified-memory migrations the driver measured (CUPTI), one row per route.
+function transfersTable(model) {
+  const rows = model.get("transfers");
+  const box = element("div", "unimem-memory-transfers");
+  if (!rows.length) return box;
+  const caption = element("div");
+  caption.textContent = "moved between memories, measured by the GPU's driver (CUPTI):";
+  const t = element("table", "unimem-registry");
+  const cols = ["route", "count", "bytes", "time"];
+  const head = t.insertRow();
+  for (const c of cols) {
+    const th = element("th");
+    th.textContent = c;
+    head.append(th);
+  }
+  for (const row of rows) {
+    const tr = t.insertRow();
+    tr.dataset.activity = row.activity;
+    for (const c of cols) tr.insertCell().textContent = String(row[c]);
+  }
+  box.append(caption, t);
+  return box;
+}
+
 function render({ model, el }) {
   const root = mount(el, "unimem-memory", CSS);
   const counters = element("div", "unimem-memory-counters");
@@ -166,7 +190,9 @@ function render({ model, el }) {
   canvas.width = 640;
   counters.append(canvas);
   const tableBox = element("div");
-  root.append(counters, legend(model), tableBox);
+  const movedBox = element("div");
+  root.append(counters, legend(model), movedBox, tableBox);
+  const redrawMoved = () => movedBox.replaceChildren(transfersTable(model));
 
   const redrawCounters = () => drawCounters(canvas, model);
   const redrawTable = () => {
@@ -180,12 +206,15 @@ function render({ model, el }) {
   };
   redrawCounters();
   redrawTable();
+  redrawMoved();
   model.on("change:counters", redrawCounters);
+  model.on("change:transfers", redrawMoved);
   model.on("change:rows", redrawTable);
   model.on("change:strips", redrawTable);
   model.on("change:highlight_rows", highlight);
   return () => {
     model.off("change:counters", redrawCounters);
+    model.off("change:transfers", redrawMoved);
     model.off("change:rows", redrawTable);
     model.off("change:strips", redrawTable);
     model.off("change:highlight_rows", highlight);

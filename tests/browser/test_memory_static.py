@@ -48,7 +48,7 @@ STRIP_PIXEL_JS = """(i) => {
 
 def state(view: MemoryView) -> dict:
     names = ("n_samples", "rows", "classes", "explain", "backend", "highlight_op",
-             "highlight_rows")
+             "highlight_rows", "transfers")
     out = {k: getattr(view, k) for k in names}
     out.update({k: base64.b64encode(getattr(view, k)).decode() for k in BYTES})
     return out
@@ -114,3 +114,33 @@ def test_counters_are_steps_with_a_time_axis(browser):
         middle = page.evaluate(COUNTER_COLUMN_JS, width // 2)
         assert middle["rows"] and min(middle["rows"]) >= 40  # at the bottom: still 0 B
         assert middle["axis"] == "200.00 ms"
+
+
+def test_measured_copies_and_migrations_get_a_table(browser):
+    """A recording with CUPTI's memcpy and migration bars: one row per route, largest
+    first; none without them."""
+    rec = Recording("t", {}, "profile", "native", [Lane(0, "gpu copies", "gpu", -1)])
+    rec.ops += [
+        Op(0, 0, "memcpy", 0.0, start=0.0, end=1e-3, start_measured=True, activity="memcpy",
+           nbytes=16 << 20, detail="memcpy device to device, device to managed"),
+        Op(1, 0, "migration device to host", 2e-3, start=2e-3, end=2.1e-3,
+           start_measured=True, activity="migration", nbytes=1 << 20),
+        Op(2, 0, "migration device to host", 3e-3, start=3e-3, end=3.1e-3,
+           start_measured=True, activity="migration", nbytes=1 << 20)]
+    view = MemoryView(rec, probe=False)
+    assert [(t["activity"], t["count"]) for t in view.transfers] == [("memcpy", 1),
+                                                                    ("migration", 2)]
+    js = base64.b64encode(view._esm.encode()).decode()
+    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
+    with browser_page(browser) as page:
+        page.set_content(html)
+        page.wait_for_function("window.ready === true")
+        assert page.unimem_errors == []
+        rows = page.eval_on_selector_all(
+            ".unimem-memory-transfers tr[data-activity]",
+            "els => els.map((e) => [e.dataset.activity, e.cells[0].textContent, "
+            "e.cells[2].textContent])")
+        assert rows == [["memcpy", "memcpy device to device, device to managed", "16.0 MiB"],
+                        ["migration", "migration device to host", "2.0 MiB"]]
+        page.evaluate("window.model.set('transfers', [])")
+        assert page.locator(".unimem-memory-transfers tr").count() == 0

@@ -15,16 +15,24 @@ from pathlib import Path
 
 import pytest
 
+from unimem.analysis.gpu import transfers
 from unimem.capture import cuda_kernels
 from unimem.capture.attribution import (
+    Attributor,
     KernelLaunch,
     NodeEvent,
     attribute,
     short_kernel_name,
 )
-from unimem.capture.cuda_kernels import CopyRecord, KernelCapture, KernelRecord, record_of
-from unimem.capture.gpu_kernels import COPIES_LANE
-from unimem.capture.native import PendingGraph
+from unimem.capture.cuda_kernels import (
+    CopyRecord,
+    KernelCapture,
+    KernelRecord,
+    add_record,
+    record_of,
+)
+from unimem.capture.gpu_kernels import COPIES_LANE, SYNC_LANE, sync_detail
+from unimem.capture.native import ClockOffset, PendingGraph
 from unimem.capture.native_run import NativeRun, fill_recording
 from unimem.model.recording import Recording
 
@@ -129,23 +137,26 @@ def test_copy_records_read_as_words():
     assert record_of({"kind": "something else"}) is None
 
 
-def _recording_of(run: dict) -> Recording:
-    """A Recording filled the way um.profile fills one, from a stored run."""
+def _columns(run: dict) -> dict[str, list]:
+    """The walked graph of a stored run, as the native probe's columns."""
     nodes = run["nodes"]
     n = len(nodes)
-    columns = {"id": [x["id"] for x in nodes], "name": [x["name"] for x in nodes],
-               "device": [x["device"] for x in nodes], "stream": [x["stream"] for x in nodes],
-               "wrapped": [x["wrapped"] for x in nodes], "out_start": [0] * (n + 1),
-               "in_start": [0] * (n + 1), "dim_start": [0], "dims": [], "dtype": [],
-               "nbytes": [], "in_node": [], "in_output": []}
-    kernels = KernelCapture(kernels=kernels_of(run),
-                            copies=[r for r in map(record_of, run["records"])
-                                    if isinstance(r, CopyRecord)],
-                            node_events=events_of(run), offset_ns=run["clock"]["offset_ns"],
+    return {"id": [x["id"] for x in nodes], "name": [x["name"] for x in nodes],
+            "device": [x["device"] for x in nodes], "stream": [x["stream"] for x in nodes],
+            "wrapped": [x["wrapped"] for x in nodes], "out_start": [0] * (n + 1),
+            "in_start": [0] * (n + 1), "dim_start": [0], "dims": [], "dtype": [],
+            "nbytes": [], "in_node": [], "in_output": []}
+
+
+def _recording_of(run: dict) -> Recording:
+    """A Recording filled the way um.profile fills one, from a stored run (every kind of
+    CUPTI record filed)."""
+    kernels = KernelCapture(node_events=events_of(run), offset_ns=run["clock"]["offset_ns"],
                             error_ns=run["clock"]["error_ns"])
-    from unimem.capture.native import ClockOffset
-    captured = NativeRun(graphs=[PendingGraph.from_columns(columns)], clock=ClockOffset(0, 0),
-                         t0=run["t0_ns"] / 1e9, kernels=kernels)
+    for fields in run["records"]:
+        add_record(kernels, fields)
+    captured = NativeRun(graphs=[PendingGraph.from_columns(_columns(run))],
+                         clock=ClockOffset(0, 0), t0=run["t0_ns"] / 1e9, kernels=kernels)
     rec = Recording("stored", {}, "native", "measured natively")
     fill_recording(captured, rec)
     return rec
@@ -253,3 +264,161 @@ def test_gpu_activity_counts_overlapping_kernels_once():
     assert not act.host_bound
     empty = um.gpu_activity(Recording("t", {}, "native", "m"))
     assert empty.kernels == 0 and "no kernels" in repr(empty)
+
+
+@pytest.mark.parametrize("run", ["fun_gpu", "mlp_step", "transformer"])
+def test_kernels_attributed_in_batches_as_a_live_watch_gets_them(run):
+    """A live recording gets kernels in batches, a graph launch's kernels sometimes split
+    between two: the result equals attributing them all at once."""
+    ks = kernels_of(RUNS[run])
+    launches = [KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id) for k in ks]
+    stream_of = {n["id"]: n["stream"] for n in RUNS[run]["nodes"]}
+    whole = attribute(launches, events_of(RUNS[run]), stream_of)
+    live = Attributor()
+    live.add_events(events_of(RUNS[run]), stream_of)
+    third = max(1, len(launches) // 3)
+    got: list[int] = []
+    for i in range(0, len(launches), third):  # cuts fall inside launches
+        got += live.add_kernels(launches[i:i + third])
+    assert got == whole.primitive and live.result.attributed == whole.attributed
+    assert live.result.launches == whole.launches
+
+
+def test_a_live_recording_draws_each_kernel_under_its_primitive():
+    """NativeOps in live mode: GPU primitives wait for their kernels, which arrive in
+    two batches; the bars equal those of the recording made after the run."""
+    from unimem.capture.native_ops import NativeOps
+
+    run = RUNS["mlp_step"]
+    after = _recording_of(run)
+    nodes = run["nodes"]
+    live = Recording("live", {}, "watch", "measured natively")
+    ops = NativeOps(live, run["t0_ns"] / 1e9, ClockOffset(0, 0), live_gpu=True)
+    ops.add(PendingGraph.from_columns(_columns(run)), 0.0)
+    assert not live.ops  # nothing drawn before the kernels come in
+    attributor = Attributor()
+    attributor.add_events(events_of(run), {x["id"]: x["stream"] for x in nodes})
+    ks = kernels_of(run)
+    offset = run["clock"]["offset_ns"]
+    for part in (ks[: len(ks) // 2], ks[len(ks) // 2:]):
+        prims = attributor.add_kernels([KernelLaunch(k.correlation_id, k.stream_id,
+                                                     k.graph_node_id) for k in part])
+        ops.add_kernels(KernelCapture(kernels=part), prims, lambda t: (t + offset) / 1e9)
+    ops.finish_live()
+    assert sorted((op.name, op.count) for op in live.ops) == sorted(
+        (op.name, op.count) for op in after.ops)
+    assert all(op.activity == "kernel" and op.start_measured for op in live.ops)
+    assert sorted(op.start for op in live.ops) == pytest.approx(
+        sorted(op.start for op in after.ops))
+
+
+# The CUPTI records of synchronisation calls, CUDA events and unified-memory counters,
+# as an H200 gave them for MLX 0.32.4 (fields as cupti-python names them)
+SYNC = {"kind": "sync", "start": 1_000, "end": 3_500, "type": 2, "stream_id": 15,
+        "cuda_event_id": 1, "cuda_event_sync_id": 3}
+HOST_SYNC = {"kind": "sync", "start": 4_000, "end": 9_000, "type": 3, "stream_id": 14,
+             "cuda_event_id": 0xFFFFFFFF, "cuda_event_sync_id": 0xFFFFFFFF}
+EVENT = {"kind": "cuda_event", "stream_id": 14, "event_id": 1, "cuda_event_sync_id": 3,
+         "correlation_id": 777}
+MIGRATION = {"kind": "um", "start": 2_000, "end": 6_000, "counter_kind": 2,
+             "value": 1 << 20, "address": 0x7F00_0000_0000}
+CPU_FAULT = {"kind": "um", "start": 2_500, "end": 0, "counter_kind": 3,
+             "value": 0x7F12_3456_789A, "address": 0x7F00_0000_0000}
+GPU_FAULT = {"kind": "um", "start": 7_000, "end": 7_300, "counter_kind": 4, "value": 7,
+             "address": 0x7F00_0001_0000}
+
+
+def test_sync_event_and_unified_memory_records_are_filed():
+    cap = KernelCapture()
+    for fields in (SYNC, HOST_SYNC, EVENT, MIGRATION, CPU_FAULT, CPU_FAULT, GPU_FAULT):
+        add_record(cap, fields)
+    wait, host = cap.syncs
+    assert (wait.kind, wait.stream_id, wait.event_id, wait.sync_id) == (
+        "stream wait event", 15, 1, 3)
+    assert (host.kind, host.event_id, host.sync_id) == ("stream synchronize", -1, -1)
+    (event,) = cap.events
+    assert (event.stream_id, event.sync_id) == (14, 3)
+    (moved,) = cap.migrations
+    assert moved.direction == "device to host" and moved.nbytes == 1 << 20
+    # a CPU fault record is one fault (its value is not a count); a GPU one is a group
+    assert (cap.faults.cpu, cap.faults.gpu, cap.faults.gpu_groups) == (2, 7, 1)
+    assert sync_detail(wait, cap.events, {14: "gpu"}).startswith(
+        "cudaStreamWaitEvent: CUDA stream 15 waits on the GPU for event 1, recorded on "
+        "CUDA stream 14 (lane 'gpu')")
+
+
+def test_migrations_and_host_waits_are_drawn_summed_and_taxed():
+    import unimem as um
+
+    run = dict(RUNS["fun_gpu"])
+    t = run["records"][0]["start"]
+    run["records"] = run["records"] + [dict(r, start=t + r["start"], end=t + r["end"])
+                                       for r in (MIGRATION, HOST_SYNC)]
+    rec = _recording_of(run)
+    (moved,) = rec.ops_on(COPIES_LANE)
+    assert moved.activity == "migration" and moved.name == "migration device to host"
+    (wait,) = rec.ops_on(SYNC_LANE)
+    assert wait.activity == "sync" and wait.duration == pytest.approx(5e-6)
+    act = um.gpu_activity(rec)
+    assert act.migrated == (("device to host", 1, 1 << 20),)
+    assert act.host_waits == 1 and act.host_wait_time == pytest.approx(5e-6)
+    assert "migrated device to host on page faults: 1.0 MiB in 1 transfer" in repr(act)
+    assert [(x.activity, x.route, x.nbytes) for x in transfers(rec)] == [
+        ("migration", "migration device to host", 1 << 20)]
+    tax = um.copy_tax(rec, backend="cuda")
+    assert (tax.migrations, tax.migrated_bytes) == (1, 1 << 20)
+    assert "migrated on page faults (CUPTI's unified-memory counters): 1.0 MiB" in repr(tax)
+
+
+def test_an_executable_instantiated_from_a_graph_does_not_hide_that_graph():
+    """The first run of a graph's shape: CUDA clones its nodes into the executable, and
+    CUPTI reports the clones, outside any primitive (seen on an H200 in a watch's first
+    eval: 40 kernels lost before this was handled). The graph still owns its kernels."""
+    run = dict(RUNS["fun_gpu"])
+    events = events_of(run)
+    first = events[0].graph
+    nodes = [e for e in events if e.graph == first]
+    exec_graph = max(e.graph for e in events) + 1
+    copies = [NodeEvent(exec_graph << 32 | e.index, 0, e.node, True) for e in nodes]
+    at = events.index(nodes[-1]) + 1
+    with_copies = events[:at] + copies + events[at:]
+    ks = kernels_of(run)
+    launches = [KernelLaunch(k.correlation_id, k.stream_id, k.graph_node_id) for k in ks]
+    stream_of = {n["id"]: n["stream"] for n in run["nodes"]}
+    assert attribute(launches, with_copies, stream_of).attributed == 501
+
+
+with gzip.open(Path(__file__).parents[1] / "data" / "cupti_sync_um_h200.json.gz") as _f:
+    SYNC_DATA = json.loads(_f.read())  # two runs with every record kind unimem asks for
+
+
+def test_a_stored_hand_off_shows_its_copy_the_migrations_and_the_waits():
+    """The H200's hand-off (GPU exp of 16 MiB, then a CPU sum): the memcpy into managed
+    memory, then the pages migrating to the host as the CPU read them."""
+    import unimem as um
+
+    assert "H200" in SYNC_DATA["recorded"]["machine"]
+    rec = _recording_of(SYNC_DATA["runs"]["handoff_cold"])
+    lanes = {lane.name for lane in rec.lanes}
+    assert {COPIES_LANE, SYNC_LANE} <= lanes
+    act = um.gpu_activity(rec)
+    moved = {d: b for d, _, b in act.migrated}
+    assert moved["device to host"] >= 16 << 20  # all of y, to the CPU that read it
+    assert act.copies == 1 and act.copy_bytes >= 16 << 20
+    assert act.host_waits >= 1 and act.host_wait_time > 0
+    (note,) = [n for n in rec.notes if n.startswith("GPU:")]
+    assert "unified-memory migrations" in note and "page faults on managed memory" in note
+    routes = [(t.activity, t.route) for t in um.transfers(rec)]
+    assert routes[0] == ("migration", "migration device to host")
+
+
+def test_a_stored_wait_between_two_gpu_streams_names_both():
+    run = SYNC_DATA["runs"]["two_gpu_streams"]
+    rec = _recording_of(run)
+    waits = [op for op in rec.ops_on(SYNC_LANE) if op.name == "stream wait event"]
+    assert waits and all(op.detail.startswith("cudaStreamWaitEvent: CUDA stream ")
+                         for op in waits)
+    # the wait whose event was recorded on a stream that ran a kernel names that lane
+    gpu_lanes = {lane.name for lane in rec.lanes if lane.device == "gpu"} - {SYNC_LANE,
+                                                                            COPIES_LANE}
+    assert any(f"(lane {name!r})" in op.detail for op in waits for name in gpu_lanes)

@@ -77,6 +77,9 @@ class CopyTax(TextRepr):
     copies: int = 0
     copied_bytes: int = 0
     copy_seconds: float = 0.0
+    # unified-memory migrations the driver made on page faults (CUPTI's counters)
+    migrations: int = 0
+    migrated_bytes: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -122,6 +125,10 @@ class CopyTax(TextRepr):
         if self.copies:
             out.append(f"  measured on the device (CUPTI): {plural(self.copies, 'memcpy')}, "
                        f"{fmt_bytes(self.copied_bytes)} in {fmt_time(self.copy_seconds)}")
+        if self.migrations:
+            out.append(f"  migrated on page faults (CUPTI's unified-memory counters): "
+                       f"{fmt_bytes(self.migrated_bytes)} in "
+                       f"{plural(self.migrations, 'transfer')}")
         seen = sum(e.observed for e in self.edges)
         if seen:
             out.append(f"  observed with the page probe: {seen} of "
@@ -193,10 +200,12 @@ def copy_tax(source: Graph | Recording, *, bandwidth: float = PCIE_BANDWIDTH,
         raise ArgumentValueError(f"backend must be one of {tuple(PLATFORM_BASIS)}, "
                                  f"got {backend!r}{why}")
     edges = [_edge(src, dst, kind, nbytes, backend) for src, dst, kind, nbytes in crossings]
-    copies = [op for op in source.ops if op.activity == "memcpy" and op.duration is not None
-              ] if isinstance(source, Recording) else []
+    ops = source.ops if isinstance(source, Recording) else []
+    copies = [op for op in ops if op.activity == "memcpy" and op.duration is not None]
+    moved = [op for op in ops if op.activity == "migration"]
     return CopyTax(source.title, backend, edges, float(bandwidth), len(copies),
-                   sum(op.nbytes for op in copies), sum(op.duration or 0.0 for op in copies))
+                   sum(op.nbytes for op in copies), sum(op.duration or 0.0 for op in copies),
+                   len(moved), sum(op.nbytes for op in moved))
 
 
 def recorded_backend(source: object) -> str | None:

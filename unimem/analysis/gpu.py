@@ -16,6 +16,9 @@ from ..checks import check_recording
 from ..model.recording import Recording
 from ..model.text import TextRepr, fmt_bytes, fmt_time, plural
 
+# synchronisation records in which the host thread blocked until the GPU got somewhere
+HOST_WAITS = ("event synchronize", "stream synchronize", "context synchronize")
+
 
 @dataclass(frozen=True, repr=False)
 class GpuActivity(TextRepr):
@@ -29,6 +32,10 @@ class GpuActivity(TextRepr):
     copy_bytes: int
     copy_time: float
     wall: float | None = None  # the instrumented run's wall time, where recorded
+    # unified-memory migrations: bytes the driver moved on page faults, per direction
+    migrated: tuple[tuple[str, int, int], ...] = ()  # (direction, records, bytes)
+    host_waits: int = 0  # synchronize calls in which the host waited for the GPU
+    host_wait_time: float = 0.0
 
     @property
     def idle(self) -> float:
@@ -72,6 +79,12 @@ class GpuActivity(TextRepr):
         if self.copies:
             lines.append(f"  copies and sets: {self.copies}, {fmt_bytes(self.copy_bytes)} in "
                          f"{fmt_time(self.copy_time)}")
+        for direction, n, nbytes in self.migrated:
+            lines.append(f"  migrated {direction} on page faults: {fmt_bytes(nbytes)} in "
+                         f"{plural(n, 'transfer')}")
+        if self.host_waits:
+            lines.append(f"  the host waited for the GPU {plural(self.host_waits, 'time')}, "
+                         f"{fmt_time(self.host_wait_time)} in all")
         return lines
 
 
@@ -97,5 +110,44 @@ def gpu_activity(rec: Recording, *, largest: int = 3) -> GpuActivity:
         busy += cur_end - cur_start
         span = cur_end - spans[0][0]
     top = tuple(sorted(gaps, key=lambda g: -g[1])[:largest])
+    moved: dict[str, list[int]] = {}
+    waits = []
+    for op in rec.ops:
+        kind = op.calls[0][0] if op.calls else ""
+        if op.activity == "migration":  # named "migration <direction>" (native_run)
+            entry = moved.setdefault(kind.removeprefix("migration "), [0, 0])
+            entry[0] += 1
+            entry[1] += op.nbytes
+        elif op.activity == "sync" and kind in HOST_WAITS:
+            waits.append(op.duration or 0.0)
     return GpuActivity(len(spans), span, busy, top, len(copies),
-                       sum(n for _, n in copies), sum(t for t, _ in copies), rec.wall)
+                       sum(n for _, n in copies), sum(t for t, _ in copies), rec.wall,
+                       tuple((d, n, b) for d, (n, b) in sorted(moved.items())),
+                       len(waits), sum(waits))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Bytes moved between memories in one way, as the device or driver measured them."""
+
+    activity: str  # "memcpy" (a copy MLX asked for) or "migration" (pages moved on a fault)
+    route: str  # e.g. "memcpy device to device, device to managed", "migration device to host"
+    count: int
+    nbytes: int
+    seconds: float
+
+
+def transfers(rec: Recording) -> list[Transfer]:
+    """A recording's measured copies and migrations, summed per route, largest first."""
+    check_recording(rec, what="transfers")
+    sums: dict[tuple[str, str], list[float]] = {}
+    for op in rec.ops:
+        if op.activity not in ("memcpy", "migration"):
+            continue
+        route = op.detail if op.activity == "memcpy" else op.calls[0][0]
+        entry = sums.setdefault((op.activity, route), [0, 0, 0.0])
+        entry[0] += 1
+        entry[1] += op.nbytes
+        entry[2] += op.duration or 0.0
+    out = [Transfer(a, r, int(n), int(b), t) for (a, r), (n, b, t) in sums.items()]
+    return sorted(out, key=lambda t: -t.nbytes)

@@ -28,8 +28,12 @@ import mlx.core as mx
 from . import native
 from .attribution import NodeEvent
 
-_KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")  # not SYNCHRONIZATION/CUDA_EVENT: with
-# them all-GPU `fun` ran 1.52-1.96x its plain time on an H200, against 1.24x without
+# Activity kinds recorded. SYNCHRONIZATION and CUDA_EVENT cost nothing measurable on
+# top of kernels once the first buffer is warm (H200, all-GPU `fun`: 1.11x vs 1.13x,
+# paired medians over 15 rounds); UNIFIED_MEMORY_COUNTER needs its counters configured
+# first (see _Cupti.configure_unified_memory).
+_KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET", "SYNCHRONIZATION", "CUDA_EVENT")
+_UM_KIND = "UNIFIED_MEMORY_COUNTER"
 
 # CUPTI's CUpti_ActivityMemcpyKind and CUpti_ActivityMemoryKind, as words
 # (https://docs.nvidia.com/cupti/api/group__CUPTI__ACTIVITY__API.html)
@@ -39,6 +43,12 @@ COPY_KINDS = {0: "unknown", 1: "host to device", 2: "device to host", 3: "host t
               10: "peer to peer"}
 MEMORY_KINDS = {0: "unknown", 1: "pageable", 2: "pinned", 3: "device", 4: "array",
                 5: "managed", 6: "device static", 7: "managed static"}
+# CUpti_ActivitySynchronizationType: what a host call waited for, or set up
+SYNC_KINDS = {0: "unknown", 1: "event synchronize", 2: "stream wait event",
+              3: "stream synchronize", 4: "context synchronize"}
+# CUpti_ActivityUnifiedMemoryCounterKind values this module configures
+UM_HOST_TO_DEVICE, UM_DEVICE_TO_HOST, UM_CPU_FAULT, UM_GPU_FAULT = 1, 2, 3, 4
+MIGRATION_DIRECTIONS = {UM_HOST_TO_DEVICE: "host to device", UM_DEVICE_TO_HOST: "device to host"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +77,61 @@ class CopyRecord:
     stream_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """A host call that waited for the GPU, or made one stream wait for another
+    (``cudaStreamWaitEvent``); times in CUPTI's clock (ns), the call's own duration."""
+
+    kind: str  # a SYNC_KINDS word
+    start: int
+    end: int
+    stream_id: int  # the stream that waited (stream waits and synchronizes)
+    event_id: int  # the event waited for, where there is one; else -1
+    sync_id: int  # joins a stream wait to the CUDA_EVENT record of the same event
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """``cudaEventRecord``: an event placed on a stream, to be waited for elsewhere."""
+
+    stream_id: int
+    event_id: int
+    sync_id: int
+    correlation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationRecord:
+    """Unified (managed) memory the driver moved on a page fault, timed on the device."""
+
+    start: int
+    end: int
+    nbytes: int
+    direction: str  # "host to device" or "device to host"
+    address: int
+
+
+@dataclass
+class PageFaults:
+    """Unified-memory page faults in a run: CUPTI reports each CPU fault as its own
+    record, and GPU faults in groups (a record per group, its value the faults in it)."""
+
+    cpu: int = 0
+    gpu: int = 0
+    gpu_groups: int = 0
+
+
 @dataclass
 class KernelCapture:
     """What one traced run gave: records, graph-node events, and the clock mapping."""
 
     kernels: list[KernelRecord] = field(default_factory=list)
     copies: list[CopyRecord] = field(default_factory=list)
+    syncs: list[SyncRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    migrations: list[MigrationRecord] = field(default_factory=list)
+    faults: PageFaults = field(default_factory=PageFaults)
+    migrations_why_not: str = ""  # why unified-memory counters were not recorded
     node_events: list[NodeEvent] = field(default_factory=list)
     node_events_why_not: str = ""  # why no node events were taken ("" when they were)
     offset_ns: int = 0  # perf_counter_ns() - CUPTI timestamp
@@ -84,8 +143,12 @@ class KernelCapture:
         return (t_ns + self.offset_ns) / 1e9
 
 
-def record_of(fields: dict[str, Any]) -> KernelRecord | CopyRecord | None:
-    """A plain record from one CUPTI activity record's fields (live or stored in a file)."""
+Record = KernelRecord | CopyRecord | SyncRecord | EventRecord | MigrationRecord
+
+
+def record_of(fields: dict[str, Any]) -> Record | None:
+    """A plain record from one CUPTI activity record's fields (live or stored in a file);
+    None for what is not drawn (page faults are counted by :func:`add_record`)."""
     kind = fields.get("kind")
     if kind == "kernel":
         return KernelRecord(int(fields["start"]), int(fields["end"]), str(fields["name"]),
@@ -100,13 +163,59 @@ def record_of(fields: dict[str, Any]) -> KernelRecord | CopyRecord | None:
             MEMORY_KINDS.get(int(fields.get("dst_kind", fields.get("memory_kind", 0))),
                              "unknown"),
             int(fields.get("stream_id", 0)))
+    if kind == "sync":
+        return SyncRecord(SYNC_KINDS.get(int(fields.get("type", 0)), "unknown"),
+                          int(fields["start"]), int(fields["end"]),
+                          _signed32(fields.get("stream_id", -1)),
+                          _signed32(fields.get("cuda_event_id", -1)),
+                          _signed32(fields.get("cuda_event_sync_id", -1)))
+    if kind == "cuda_event":
+        return EventRecord(int(fields["stream_id"]), int(fields["event_id"]),
+                           _signed32(fields.get("cuda_event_sync_id", -1)),
+                           int(fields.get("correlation_id", 0)))
+    if kind == "um" and int(fields.get("counter_kind", 0)) in MIGRATION_DIRECTIONS:
+        return MigrationRecord(int(fields["start"]), int(fields["end"]), int(fields["value"]),
+                               MIGRATION_DIRECTIONS[int(fields["counter_kind"])],
+                               int(fields.get("address", 0)))
     return None
+
+
+def _signed32(value: Any) -> int:
+    """CUPTI writes "none" as 0xFFFFFFFF in its 32-bit ids; -1 here."""
+    v = int(value)
+    return -1 if v == 0xFFFFFFFF else v
+
+
+def add_record(capture: KernelCapture, fields: dict[str, Any]) -> None:
+    """File one activity record's fields into ``capture`` (page faults are counted)."""
+    if fields.get("kind") == "um" and int(fields.get("counter_kind", 0)) == UM_CPU_FAULT:
+        capture.faults.cpu += 1
+        return
+    if fields.get("kind") == "um" and int(fields.get("counter_kind", 0)) == UM_GPU_FAULT:
+        capture.faults.gpu += int(fields.get("value", 0))
+        capture.faults.gpu_groups += 1
+        return
+    rec = record_of(fields)
+    if isinstance(rec, KernelRecord):
+        capture.kernels.append(rec)
+    elif isinstance(rec, CopyRecord):
+        capture.copies.append(rec)
+    elif isinstance(rec, SyncRecord):
+        capture.syncs.append(rec)
+    elif isinstance(rec, EventRecord):
+        capture.events.append(rec)
+    elif isinstance(rec, MigrationRecord):
+        capture.migrations.append(rec)
 
 
 _FIELDS = {"kernel": ("start", "end", "name", "correlation_id", "stream_id", "graph_node_id"),
            "memcpy": ("start", "end", "bytes", "copy_kind", "src_kind", "dst_kind",
                       "stream_id"),
-           "memset": ("start", "end", "bytes", "memory_kind", "stream_id")}
+           "memset": ("start", "end", "bytes", "memory_kind", "stream_id"),
+           "sync": ("start", "end", "type", "stream_id", "cuda_event_id",
+                    "cuda_event_sync_id"),
+           "cuda_event": ("stream_id", "event_id", "cuda_event_sync_id", "correlation_id"),
+           "um": ("start", "end", "counter_kind", "value", "address")}
 
 
 class _Cupti:
@@ -119,6 +228,31 @@ class _Cupti:
         self.sink: list[dict[str, Any]] | None = None
         self.lock = threading.Lock()
         self.registered = False
+        self.unified_memory: str | None = None  # "" once configured, else why not
+
+    def configure_unified_memory(self) -> str:
+        """Configure CUPTI's unified-memory counters once per process: migrations both
+        ways, CPU and GPU page faults. "" when configured, else why not, in words.
+
+        CUPTI answers ``CUPTI_ERROR_NOT_READY`` before the driver is initialised, so a
+        tiny GPU op runs first (measured on an H200: configured before MLX had touched
+        CUDA it failed, after it worked)."""
+        if self.unified_memory is None:
+            cupti = self.module
+            kinds = (UM_HOST_TO_DEVICE, UM_DEVICE_TO_HOST, UM_CPU_FAULT, UM_GPU_FAULT)
+            try:
+                mx.eval(mx.zeros((1,), stream=mx.gpu))
+                config = cupti.ActivityUnifiedMemoryCounterConfig(len(kinds))
+                for i, kind in enumerate(kinds):
+                    config[i].scope = 1  # CUPTI_..._SCOPE_PROCESS_SINGLE_DEVICE
+                    config[i].device_id = 0  # MLX's gpu device: CUDA device 0
+                    config[i].enable = 1
+                    config[i].kind = kind
+                cupti.activity_configure_unified_memory_counter(config.ptr, len(kinds))
+                self.unified_memory = ""
+            except Exception as e:  # noqa: BLE001 - any failure: recorded without them
+                self.unified_memory = f"CUPTI's unified-memory counters cannot be set: {e}"
+        return self.unified_memory
 
     def load(self) -> Any:
         if self.module is None and self.reason is None:
@@ -144,7 +278,9 @@ class _Cupti:
     def _done(self, activities: list[Any]) -> None:
         kinds = self.module.ActivityKind
         names = {kinds.CONCURRENT_KERNEL: "kernel", kinds.KERNEL: "kernel",
-                 kinds.MEMCPY: "memcpy", kinds.MEMSET: "memset"}
+                 kinds.MEMCPY: "memcpy", kinds.MEMSET: "memset",
+                 kinds.SYNCHRONIZATION: "sync", kinds.CUDA_EVENT: "cuda_event",
+                 kinds.UNIFIED_MEMORY_COUNTER: "um"}
         out = []
         for a in activities:
             kind = names.get(a.kind)
@@ -229,6 +365,9 @@ class KernelTrace:
         self._nodes_why_not = ""
         self._started = False
         self._since = 0  # CUPTI's clock when the warm-up had finished: earlier records go
+        self._kinds: list[str] = []
+        self._um_why_not = ""
+        self._clock = (0, 0)  # (offset, error) measured at start, for records read live
 
     def start(self) -> None:
         cupti = _cupti.load()
@@ -240,9 +379,13 @@ class KernelTrace:
         cupti.activity_flush_all(1)  # records of earlier work go nowhere
         with _cupti.lock:
             _cupti.sink = self._sink
+        self._kinds = list(_KINDS)
+        self._um_why_not = _cupti.configure_unified_memory()
+        if not self._um_why_not:
+            self._kinds.append(_UM_KIND)
         enabled = []
         try:
-            for k in _KINDS:
+            for k in self._kinds:
                 cupti.activity_enable(getattr(cupti.ActivityKind, k))
                 enabled.append(k)
         except Exception:
@@ -252,9 +395,42 @@ class KernelTrace:
                 _cupti.sink = None
             raise
         self._since = _warm_up(cupti)
+        self._clock = _clock(cupti)
         native.node_events(drain=True)
         self._nodes_why_not = native.start_node_capture(_cupti.libcupti)
         self._started = True
+
+    @property
+    def clock_at_start(self) -> tuple[int, int]:
+        """``perf_counter_ns() - CUPTI timestamp`` and its error, measured at start."""
+        return self._clock
+
+    def poll(self) -> KernelCapture:
+        """What has come in since the last poll (or the start), for a live recording:
+        CUPTI's buffers are flushed (forced: a partly filled buffer too) and the node
+        events drained. Times map with the clock offset measured at start."""
+        cupti = _cupti.module
+        if not self._started:
+            raise RuntimeError("KernelTrace.poll() outside start() ... stop()")
+        cupti.activity_flush_all(1)
+        with _cupti.lock:
+            fresh = list(self._sink)
+            self._sink.clear()  # the list CUPTI's callback fills: emptied in place
+        out = self._capture(self._clock, fresh)
+        if not self._nodes_why_not:
+            out.node_events = native.node_events(drain=True)
+        return out
+
+    def _capture(self, clock: tuple[int, int], records: list[dict[str, Any]]
+                 ) -> KernelCapture:
+        out = KernelCapture(offset_ns=clock[0], error_ns=clock[1],
+                            node_events_why_not=self._nodes_why_not,
+                            migrations_why_not=self._um_why_not)
+        for fields in records:
+            if "start" in fields and int(fields["start"]) < self._since:
+                continue  # the warm-up's own work
+            add_record(out, fields)
+        return out
 
     def stop(self) -> KernelCapture:
         cupti = _cupti.module
@@ -266,21 +442,13 @@ class KernelTrace:
             cupti.activity_flush_all(1)
         finally:
             native.stop_node_capture()
-            for k in _KINDS:
+            for k in self._kinds:
                 cupti.activity_disable(getattr(cupti.ActivityKind, k))
             with _cupti.lock:
                 _cupti.sink = None
-        offset, error = _clock(cupti)
-        out = KernelCapture(offset_ns=offset, error_ns=error,
-                            node_events_why_not=self._nodes_why_not)
-        for fields in self._sink:
-            if int(fields.get("start", 0)) < self._since:
-                continue  # the warm-up's own work
-            rec = record_of(fields)
-            if isinstance(rec, KernelRecord):
-                out.kernels.append(rec)
-            elif isinstance(rec, CopyRecord):
-                out.copies.append(rec)
+        out = self._capture(_clock(cupti), self._sink)
+        waits = {s.sync_id for s in out.syncs}  # an event joins a wait of this run, or goes
+        out.events = [e for e in out.events if e.sync_id in waits]
         if not self._nodes_why_not:
             out.node_events = native.node_events(drain=True)
         try:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..model.text import fmt_bytes
 from . import cuda_kernels, native
 from .attribution import Attribution, KernelLaunch, attribute, short_kernel_name
 
-COPIES_LANE = "gpu copies"  # memcpy/memset records: the copy engines, not a stream
+COPIES_LANE = "gpu copies"  # memcpy/memset/migration records: the copy engines, not a stream
+SYNC_LANE = "gpu sync calls"  # host calls that wait for the GPU or order its streams
+_CALLS = {"event synchronize": "cudaEventSynchronize", "stream wait event": "cudaStreamWaitEvent",
+          "stream synchronize": "cudaStreamSynchronize",
+          "context synchronize": "cudaCtxSynchronize"}
 
 
 class GpuKernels:
@@ -51,11 +56,41 @@ class GpuKernels:
                 f"their primitive by {a.how}")
         if c.copies:
             text += f"; {len(c.copies)} copies and sets on the {COPIES_LANE!r} lane"
+        if c.migrations:
+            moved = sum(m.nbytes for m in c.migrations)
+            text += (f"; {len(c.migrations)} unified-memory migrations "
+                     f"({fmt_bytes(moved)}) on that lane too")
+        if c.faults.cpu or c.faults.gpu:
+            text += (f"; page faults on managed memory: {c.faults.cpu} on the CPU, "
+                     f"{c.faults.gpu} on the GPU")
+        if c.migrations_why_not:
+            text += f"; no migration counters: {c.migrations_why_not}"
+        if c.syncs:
+            text += f"; {len(c.syncs)} synchronisation calls on the {SYNC_LANE!r} lane"
         if a.unmatched_reasons:
             text += f"; not matched: {'; '.join(a.unmatched_reasons[:3])}"
         if c.dropped:
             text += f"; CUPTI dropped {c.dropped} records"
         return text
+
+
+def sync_detail(w: cuda_kernels.SyncRecord, events: list[cuda_kernels.EventRecord],
+                lanes: dict[int, str]) -> str:
+    """A synchronisation record in words: which call, which CUDA streams, for what."""
+    def stream(i: int) -> str:
+        return f"CUDA stream {i}" + (f" (lane {lanes[i]!r})" if i in lanes else "")
+
+    call = _CALLS.get(w.kind, w.kind)
+    recorded = next((e for e in events if e.sync_id == w.sync_id), None)
+    source = f", recorded on {stream(recorded.stream_id)}" if recorded else ""
+    if w.kind == "stream wait event":
+        return (f"{call}: {stream(w.stream_id)} waits on the GPU for event {w.event_id}"
+                f"{source} (a dependency between streams; the call itself returns at once)")
+    if w.kind == "event synchronize":
+        return f"{call}: the host waited for event {w.event_id}{source}"
+    if w.kind == "stream synchronize":
+        return f"{call}: the host waited for {stream(w.stream_id)} to finish its work"
+    return f"{call}: the host waited for the GPU"
 
 
 def not_the_calls(capture: cuda_kernels.KernelCapture) -> str:

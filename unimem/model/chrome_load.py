@@ -33,7 +33,7 @@ from .chrome_check import (
 )
 from .graph import EDGE_KINDS
 from .ranks import RankInfo
-from .recording import Calls, Flow, Lane, MemorySample, Op, Recording, Timing
+from .recording import ACTIVITIES, Calls, Flow, Lane, MemorySample, Op, Recording, Timing
 from .text import plural
 
 READABLE = (1, 2)  # unimem trace formats this version reads (chrome.FORMAT_VERSION writes)
@@ -195,7 +195,6 @@ def _timed(ev: Fields, fmt: int, n_lanes: int) -> Op:
               a.text("detail"), _activity(a), _node(a))
 
 
-ACTIVITIES = ("", "kernel", "memcpy", "memset")
 # an op's slice is in category "op" (an MLX primitive) or its activity (a CUPTI record)
 _OP_CATEGORIES = ("op", *ACTIVITIES[1:])
 

@@ -23,6 +23,11 @@ from .text import TextRepr, fmt_placement, fmt_time, plural, prose
 UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
 
+# Bars that are CUPTI records rather than MLX work: a kernel, a memcpy or memset, a
+# unified-memory migration, a host call that synchronised with the GPU.
+ACTIVITIES = ("", "kernel", "memcpy", "memset", "migration", "sync")
+
+
 @dataclass(frozen=True)
 class Lane:
     """One stream: a row of the timeline."""
@@ -71,8 +76,8 @@ class Op:
     # A primitive that launched several kernels has a bar per kernel: the first counts
     # the call (("Matmul", 1),), the others count none (("Matmul", 0),), so that
     # Recording.count() counts primitives and calls, never kernels.
-    # What the device recorded, where the bar is one (CUPTI's activity kinds): "kernel",
-    # "memcpy" or "memset"; "" for an MLX primitive, call or segment
+    # What the device or driver recorded, where the bar is one (see ACTIVITIES); "" for
+    # an MLX primitive, call or segment
     activity: str = ""
     # the traced graph's node this op measured (its index in the recording's graph),
     # where the method knows it (native capture); None for calls and segments

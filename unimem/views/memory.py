@@ -18,6 +18,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..analysis.gpu import transfers
 from ..model.memory import (
     ALLOCATED,
     NOT_ON_HOST,
@@ -123,6 +124,8 @@ class MemoryView(anywidget.AnyWidget):
     backend = traitlets.Unicode("").tag(sync=True)
     highlight_op = traitlets.Int(-1).tag(sync=True)
     highlight_rows = traitlets.List(traitlets.Int()).tag(sync=True)
+    # copies and migrations the GPU's driver measured (CUPTI): one row per route
+    transfers = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     def __init__(self, recording: Recording | None = None,
                  registry: SnapshotSource | RegistrySnapshot | None = None, *,
@@ -181,7 +184,11 @@ class MemoryView(anywidget.AnyWidget):
             parts.append(part)
             rows.append(self._row(e, res, offset, len(part), self.probe))
             offset += len(part)
+        moved = transfers(self.recording) if self.recording is not None else []
         with self.hold_sync():
+            self.transfers = [{"activity": t.activity, "route": t.route, "count": t.count,
+                               "bytes": fmt_bytes(t.nbytes), "time": fmt_time(t.seconds)}
+                              for t in moved]
             self.counters = data.tobytes()
             self.n_samples = int(data.shape[1])
             self.rows = rows
@@ -259,6 +266,9 @@ class MemoryView(anywidget.AnyWidget):
             else:
                 figs = "no samples"
             out.append(f"  {key:<6} {figs}: {words}")
+        for t in self.transfers:
+            out.append(f"  moved: {t['route']}: {t['bytes']} in {t['count']} "
+                       f"({t['time']}), measured by CUPTI")
         if self._snapshot is not None:
             rows = self._snapshot.lines()[1:]
             out += ["  " + line for line in rows[:1] + rows[1 + self._hidden:]]
