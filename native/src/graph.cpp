@@ -26,7 +26,9 @@ namespace {
 template <class F>
 void for_each_pending(const std::vector<mx::array>& roots, F&& f) {
   std::unordered_set<uintptr_t> seen; // array ids: stable while we hold them
+  seen.reserve(1024);
   std::vector<std::pair<mx::array, size_t>> stack;
+  stack.reserve(256);
   auto push = [&](const mx::array& a) {
     if (a.status() != mx::array::Status::unscheduled || !a.has_primitive())
       return;
@@ -177,12 +179,17 @@ WalkTable capture(const std::vector<mx::array>& roots, bool wrap, bool gpu) {
     t.stream.push_back(p->stream().index);
     t.wrapped.push_back(wrapped);
     t.out_start.push_back(uint32_t(t.nbytes.size()));
-    for (auto& o : a.outputs()) {
+    auto add_output = [&t](const mx::array& o) {
       t.dim_start.push_back(uint32_t(t.dims.size()));
       t.dims.insert(t.dims.end(), o.shape().begin(), o.shape().end());
       t.dtype.push_back(o.dtype());
       t.nbytes.push_back(int64_t(o.nbytes()));
-    }
+    };
+    if (a.siblings().empty())
+      add_output(a); // most primitives: skip outputs(), which builds a vector
+    else
+      for (auto& o : a.outputs())
+        add_output(o);
     t.in_start.push_back(uint32_t(t.in_node.size()));
     for (auto& in : a.inputs()) {
       // Post-order: a pending input's producer was visited (and got its

@@ -90,8 +90,11 @@ std::vector<std::shared_ptr<Record>> Store::completed(bool drain) {
     if (drain && (s == Record::armed || s == Record::running))
       kept.push_back(r);
   }
-  if (drain)
-    records_.swap(kept);
+  if (drain) {
+    // Keep the capacity: the next run wraps about as many primitives again.
+    records_.clear();
+    records_.insert(records_.end(), kept.begin(), kept.end());
+  }
   return out;
 }
 
