@@ -39,10 +39,12 @@ MODES: Final[dict[Mode, ModeInfo]] = {
                "on the device by CUPTI and attributed to the primitive that launched it",
         distortion="two stamps per primitive on its stream's worker (about a microsecond "
                    "each); Copy and StopGradient stay unwrapped and untimed; with CUPTI, a "
-                   "record per kernel and a callback per CUDA graph node",
+                   "record per kernel, copy, migration and synchronisation call and a "
+                   "callback per CUDA graph node",
         live_method="measured natively, live: every CPU primitive wrapped at each eval of "
                     "the program, start and end stamped on its stream's worker thread "
-                    "(None while in flight)",
+                    "(None while in flight); with CUPTI, GPU kernels measured on the device, "
+                    "drawn at each refresh after CUPTI hands them over",
     ),
     "op": ModeInfo(
         method="measured: one async_eval per MLX call, a waiter per stream stamps each end; "
