@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlx.core as mx
@@ -54,6 +56,18 @@ def state(view: MemoryView) -> dict:
     return out
 
 
+@contextmanager
+def rendered(browser, view: MemoryView) -> Iterator:
+    """A page with ``view``'s ES module rendered from its state, without errors."""
+    js = base64.b64encode(view._esm.encode()).decode()
+    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
+    with browser_page(browser) as page:  # the session Chromium: one Playwright per thread
+        page.set_content(html)
+        page.wait_for_function("window.ready === true")
+        assert page.unimem_errors == []
+        yield page
+
+
 def test_memory_view_renders_counters_table_and_strips(browser):
     rec = Recording("t", {}, "watch", "test", [Lane(0, "cpu", "cpu", 0)])
     rec.ops += [Op(0, 0, "uniform", 0.0, end=0.1), Op(1, 0, "exp", 0.1, end=0.2, inputs=(0,))]
@@ -65,12 +79,7 @@ def test_memory_view_renders_counters_table_and_strips(browser):
     reg.observe(0, [x])
     reg.observe(1, [y])
     view = MemoryView(rec, reg, probe=True)
-    js = base64.b64encode(view._esm.encode()).decode()
-    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
-    with browser_page(browser) as page:  # the session Chromium: one Playwright per thread
-        page.set_content(html)
-        page.wait_for_function("window.ready === true")
-        assert page.unimem_errors == []
+    with rendered(browser, view) as page:
         for css in (".unimem-memory", ".unimem-memory-counters", ".unimem-registry"):
             assert page.locator(css).count() == 1, css
         pages = page.eval_on_selector_all(".unimem-residency-strip",
@@ -104,12 +113,7 @@ def test_counters_are_steps_with_a_time_axis(browser):
     rec.ops.append(Op(0, 0, "exp", 0.0, end=0.1))
     rec.memory += [MemorySample(0.0, 0, 0, 0), MemorySample(0.2, 1024, 0, 1024)]
     view = MemoryView(rec, Registry(rec), probe=False)
-    js = base64.b64encode(view._esm.encode()).decode()
-    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
-    with browser_page(browser) as page:
-        page.set_content(html)
-        page.wait_for_function("window.ready === true")
-        assert page.unimem_errors == []
+    with rendered(browser, view) as page:
         width = page.evaluate(COUNTER_COLUMN_JS, 0)["width"]
         middle = page.evaluate(COUNTER_COLUMN_JS, width // 2)
         assert middle["rows"] and min(middle["rows"]) >= 40  # at the bottom: still 0 B
@@ -130,12 +134,7 @@ def test_measured_copies_and_migrations_get_a_table(browser):
     view = MemoryView(rec, probe=False)
     assert [(t["activity"], t["count"]) for t in view.transfers] == [("memcpy", 1),
                                                                     ("migration", 2)]
-    js = base64.b64encode(view._esm.encode()).decode()
-    html = PAGE % (json.dumps(state(view)), json.dumps(list(BYTES)), js)
-    with browser_page(browser) as page:
-        page.set_content(html)
-        page.wait_for_function("window.ready === true")
-        assert page.unimem_errors == []
+    with rendered(browser, view) as page:
         rows = page.eval_on_selector_all(
             ".unimem-memory-transfers tr[data-activity]",
             "els => els.map((e) => [e.dataset.activity, e.cells[0].textContent, "

@@ -24,7 +24,7 @@ from unimem.capture.attribution import (
     attribute,
     short_kernel_name,
 )
-from unimem.capture.cuda_kernels import (
+from unimem.capture.cupti_records import (
     CopyRecord,
     KernelCapture,
     KernelRecord,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..model.text import fmt_bytes
-from . import cuda_kernels, native
+from . import cupti_records, native
 from .attribution import Attribution, KernelLaunch, attribute, short_kernel_name
 
 COPIES_LANE = "gpu copies"  # memcpy/memset/migration records: the copy engines, not a stream
@@ -22,7 +22,7 @@ _CALLS = {"event synchronize": "cudaEventSynchronize", "stream wait event": "cud
 class GpuKernels:
     """CUPTI's kernels of a run, grouped by the primitive each was attributed to."""
 
-    def __init__(self, capture: cuda_kernels.KernelCapture, graphs: list[native.PendingGraph]
+    def __init__(self, capture: cupti_records.KernelCapture, graphs: list[native.PendingGraph]
                  ) -> None:
         self.capture = capture
         stream_of = {i: s for g in graphs for i, s in zip(g.ids, g.columns["stream"])}
@@ -31,7 +31,7 @@ class GpuKernels:
         self.attribution: Attribution = attribute(launches, capture.node_events, stream_of)
         if capture.node_events_why_not:
             self.attribution.how = f"not attributed: {capture.node_events_why_not}"
-        self._by_primitive: dict[int, list[cuda_kernels.KernelRecord]] = {}
+        self._by_primitive: dict[int, list[cupti_records.KernelRecord]] = {}
         order = sorted(range(len(capture.kernels)), key=lambda i: capture.kernels[i].start)
         for i in order:
             p = self.attribution.primitive[i]
@@ -40,10 +40,10 @@ class GpuKernels:
         self._unattributed = [capture.kernels[i] for i in order
                               if not self.attribution.primitive[i]]
 
-    def of(self, primitive: int) -> list[cuda_kernels.KernelRecord]:
+    def of(self, primitive: int) -> list[cupti_records.KernelRecord]:
         return self._by_primitive.get(primitive, [])
 
-    def unattributed(self) -> list[cuda_kernels.KernelRecord]:
+    def unattributed(self) -> list[cupti_records.KernelRecord]:
         return self._unattributed
 
     def seconds(self, t_ns: int) -> float:
@@ -74,7 +74,7 @@ class GpuKernels:
         return text
 
 
-def sync_detail(w: cuda_kernels.SyncRecord, events: list[cuda_kernels.EventRecord],
+def sync_detail(w: cupti_records.SyncRecord, events: list[cupti_records.EventRecord],
                 lanes: dict[int, str]) -> str:
     """A synchronisation record in words: which call, which CUDA streams, for what."""
     def stream(i: int) -> str:
@@ -93,7 +93,7 @@ def sync_detail(w: cuda_kernels.SyncRecord, events: list[cuda_kernels.EventRecor
     return f"{call}: the host waited for the GPU"
 
 
-def not_the_calls(capture: cuda_kernels.KernelCapture) -> str:
+def not_the_calls(capture: cupti_records.KernelCapture) -> str:
     """A note for GPU work CUPTI saw in a run whose primitives all ran on CPU streams."""
     names = Counter(short_kernel_name(k.name).rsplit("::", 1)[-1] for k in capture.kernels)
     names.update(c.kind for c in capture.copies)

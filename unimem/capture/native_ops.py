@@ -18,7 +18,7 @@ import mlx.core as mx
 
 from ..model.graph import StreamId
 from ..model.recording import Lane, Op, Recording
-from . import cuda_kernels, native
+from . import cuda_kernels, cupti_records, native
 from .attribution import Attributor, KernelLaunch, short_kernel_name
 from .gpu_kernels import COPIES_LANE, SYNC_LANE, GpuKernels, sync_detail
 from .streams import name_of
@@ -98,7 +98,7 @@ class NativeOps:
                                 kernels.seconds)
 
     def _kernel_op(self, pn: native.PendingNode, node: int, lane: Lane,
-                   producers: tuple[int, ...], k: cuda_kernels.KernelRecord, i: int,
+                   producers: tuple[int, ...], k: cupti_records.KernelRecord, i: int,
                    part: str, seconds: Callable[[int], float]) -> None:
         """The bar of the ``i``-th kernel a GPU primitive launched, measured by CUPTI."""
         self._cuda_lanes.setdefault(k.stream_id, lane.name)
@@ -113,7 +113,7 @@ class NativeOps:
         self.recording.add_op(op)
         self._op_of[pn.id] = op.id
 
-    def add_kernels(self, capture: cuda_kernels.KernelCapture, primitives: list[int],
+    def add_kernels(self, capture: cupti_records.KernelCapture, primitives: list[int],
                     seconds: Callable[[int], float]) -> None:
         """Live: bars for kernels that arrived, each under the primitive it was
         attributed to (``primitives``, one per kernel, 0: none), and the copies,
@@ -138,7 +138,7 @@ class NativeOps:
                 self.no_kernel[pn.name] += 1
         self._waiting.clear()
 
-    def _unattributed_op(self, k: cuda_kernels.KernelRecord,
+    def _unattributed_op(self, k: cupti_records.KernelRecord,
                          seconds: Callable[[int], float]) -> None:
         rec, t0 = self.recording, self.t0
         gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
@@ -157,7 +157,7 @@ class NativeOps:
             self._unattributed_op(k, self.kernels.seconds)
         self._add_device_records(self.kernels.capture, self.kernels.seconds)
 
-    def _add_device_records(self, capture: cuda_kernels.KernelCapture,
+    def _add_device_records(self, capture: cupti_records.KernelCapture,
                             seconds: Callable[[int], float]) -> None:
         """Copies and migrations on the copies lane, synchronisation calls on theirs."""
         rec, t0 = self.recording, self.t0
@@ -284,7 +284,7 @@ class NativeRecorder:
             if self._trace is not None:
                 self._take(self._trace.poll())
 
-    def _take(self, piece: cuda_kernels.KernelCapture) -> None:
+    def _take(self, piece: cupti_records.KernelCapture) -> None:
         assert self._attributor is not None
         self._attributor.add_events(piece.node_events, {})
         primitives = self._attributor.add_kernels(

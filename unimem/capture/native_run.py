@@ -24,7 +24,7 @@ import mlx.core as mx
 
 from ..model.graph import ArrayInfo, Graph, Node, StreamId
 from ..model.recording import Recording
-from . import cuda_kernels, native
+from . import cuda_kernels, cupti_records, native
 from .call import Call
 from .evalpoints import eval_points
 from .gpu_kernels import GpuKernels, not_the_calls
@@ -42,7 +42,7 @@ class NativeRun:
     t0: float = 0.0  # perf_counter() when the run started: the recording's zero
     wall: float = 0.0
     eval_points: int = 0  # evaluations inside the function (mx.eval, .item(), ...)
-    kernels: cuda_kernels.KernelCapture | None = None  # CUPTI's records, where traced
+    kernels: cupti_records.KernelCapture | None = None  # CUPTI's records, where traced
 
 
 def run(call: Call, *, evaluate: bool = True) -> NativeRun:
