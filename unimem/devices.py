@@ -183,7 +183,7 @@ def capture_method() -> str:
         return f"native probe absent: {native.why_unavailable()}"
     gpu = ""
     if gpu_method() == "cupti":
-        gpu = "; GPU streams: every kernel timed on the device by CUPTI (watch: hand-offs)"
+        gpu = "; GPU streams: every kernel timed on the device by CUPTI, live in um.watch too"
     elif gpu_method() == "segment":
         gpu = f"; GPU streams: the hand-off method ({cuda_kernels.why_unavailable()})"
     return ("native probe built: every CPU primitive walked and timed at both ends "
