@@ -422,3 +422,51 @@ def test_a_stored_wait_between_two_gpu_streams_names_both():
     gpu_lanes = {lane.name for lane in rec.lanes if lane.device == "gpu"} - {SYNC_LANE,
                                                                             COPIES_LANE}
     assert any(f"(lane {name!r})" in op.detail for op in waits for name in gpu_lanes)
+
+
+def test_a_live_recorder_takes_cupti_batches_and_notes_the_attribution(monkeypatch):
+    """NativeRecorder's GPU path on a machine without one: CUPTI replaced by the stored
+    MLP run, handed over in two polls and a stop, as a watch gets it."""
+    from unimem.capture import native_ops
+    from unimem.capture.native_ops import NativeRecorder
+
+    run = RUNS["mlp_step"]
+    ks = kernels_of(run)
+    pieces = [KernelCapture(kernels=ks[:10], node_events=events_of(run)),
+              KernelCapture(kernels=ks[10:30]), KernelCapture(kernels=ks[30:])]
+    calls: list[str] = []
+
+    class StoredTrace:  # what cuda_kernels.KernelTrace gives, from the stored run
+        clock_at_start = (run["clock"]["offset_ns"], run["clock"]["error_ns"])
+
+        def start(self) -> None:
+            calls.append("start")
+
+        def poll(self) -> KernelCapture:
+            calls.append("poll")
+            return pieces.pop(0) if len(pieces) > 1 else KernelCapture()
+
+        def stop(self) -> KernelCapture:
+            calls.append("stop")
+            return pieces.pop(0)
+
+    monkeypatch.setattr(native_ops.cuda_kernels, "KernelTrace", StoredTrace)
+    rec = Recording("live", {}, "watch", "measured natively")
+    recorder = NativeRecorder(rec, gpu=True)
+    assert calls == []  # making a recorder starts nothing
+    recorder.begin()
+    recorder._ops.t0 = run["t0_ns"] / 1e9  # the stored run's clock, not this machine's
+    # what at_eval_point does with a walked graph (here the stored run's)
+    recorder._attributor.add_events([], {n["id"]: n["stream"] for n in run["nodes"]})
+    recorder._ops.add(PendingGraph.from_columns(_columns(run)), 0.0)
+    recorder.flush()
+    after_first = sum(op.activity == "kernel" for op in rec.ops)
+    assert 0 < after_first <= 10  # drawn before the run ends
+    recorder.flush()
+    recorder.close(timeout=0.1)
+    assert calls == ["start", "poll", "poll", "poll", "stop"]
+    assert sum(op.activity == "kernel" for op in rec.ops) == len(ks)
+    (note,) = [n for n in rec.notes if n.startswith("GPU: ")]
+    assert note.startswith(f"GPU: {len(ks)} kernels measured on the device by CUPTI, "
+                           f"{len(ks)} attributed")
+    assert any(n.startswith("GPU primitives that ran no kernel") for n in rec.notes)
