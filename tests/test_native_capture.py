@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import pairwise
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -79,6 +80,28 @@ def test_a_function_that_evaluates_inside_itself():
     assert any("evaluated 2 times inside itself" in n for n in g.notes)
     p = um.profile(f, x, s="cpu:1", repeat=2)
     assert {op.name for op in p.ops} >= {"Exp", "Sin", "Multiply"}
+
+
+@needs_native
+def test_a_run_says_what_the_evaluating_thread_did_phase_by_phase():
+    """The host's phases, back to back from the run's start to its end: its own Python,
+    unimem's walk before each eval (the two evals inside the function, then the
+    outputs'), and MLX's eval."""
+    from unimem.capture.call import bind
+
+    def f(x):
+        y = mx.exp(x)
+        y.sum().item()
+        mx.eval(y)
+        return mx.sin(y)
+
+    captured = native_run.run(bind(f, (mx.ones((16,)),), {}))
+    host = captured.host
+    assert [p.kind for p in host] == ["python", "walk", "eval"] * 3
+    assert host[0].start == captured.t0
+    assert all(a.end == b.start for a, b in pairwise(host))  # nothing unaccounted
+    assert host[-1].end - captured.t0 == pytest.approx(captured.wall)
+    assert all(p.start <= p.end for p in host)
 
 
 @needs_native

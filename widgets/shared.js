@@ -29,6 +29,7 @@ const PALETTE = {
   "cross stream": "#444444",
   "device switch": "#e377c2",
   collective: "#009e73", // the same collective on two ranks of a merged distributed job
+  "gpu wait": "#0072b2", // a wait CUDA was asked for (CUPTI's synchronisation records)
   // picked elsewhere, shown here: a chain from Timeline.highlight, MemoryView's rows
   highlight: "#ffb000",
 };
@@ -38,14 +39,15 @@ const COUNTERS = ["active", "cache", "peak"];
 
 // The kinds of flow (a wait of one stream for another) that Python names in
 // meta.flow_kinds, and how the timeline's legend says them. The keys are Python's
-// names: CROSS_STREAM and DEVICE_SWITCH in unimem/model/graph.py, and "untracked"
-// (capture/recorder.py) for a wait on work unimem could not place. Each key's
+// names: CROSS_STREAM, DEVICE_SWITCH, COLLECTIVE and GPU_WAIT in unimem/model/graph.py,
+// and "untracked" (capture/recorder.py) for a wait on work unimem could not place. Each key's
 // colour is PALETTE[key]; a kind missing here is drawn like a cross-stream wait.
 const FLOWS = {
   "cross stream": "cross-stream wait",
   "device switch": "device switch (a wait across devices)",
   untracked: "wait on untracked work",
   collective: "the same collective on another rank",
+  "gpu wait": "a wait CUDA was asked for (event or synchronize)",
 };
 
 function flowColor(kind) {

@@ -424,6 +424,69 @@ def test_a_stored_wait_between_two_gpu_streams_names_both():
     assert any(f"(lane {name!r})" in op.detail for op in waits for name in gpu_lanes)
 
 
+def test_cuda_waits_are_flows_from_the_work_waited_for_to_what_waited():
+    """The H200's two-stream run: Exp (CUDA stream 14) waited, on the GPU, for an event
+    recorded on the GEMM's stream after the GEMM; then the host waited for an event
+    recorded after Exp. Each wait is a "gpu wait" flow, also in the Chrome trace."""
+    from unimem.model.chrome import from_chrome_trace, to_chrome_trace
+    from unimem.model.graph import GPU_WAIT
+
+    rec = _recording_of(SYNC_DATA["runs"]["two_gpu_streams"])
+    waits = [f for f in rec.flows if f.kind == GPU_WAIT]
+    pairs = {(rec.ops[f.src].detail.split(" ")[1].split("_")[0], rec.ops[f.dst].name)
+             for f in waits}
+    gemm_to_exp = next(f for f in waits if rec.ops[f.dst].name == "Exp")
+    assert "cutlass" in rec.ops[gemm_to_exp.src].detail
+    assert rec.ops[gemm_to_exp.src].end <= rec.ops[gemm_to_exp.dst].start  # it did wait
+    assert ("mlx::core::cu::unary", "event synchronize") in pairs  # the host waited for Exp
+    assert [f.dst for f in rec.flows] == sorted(f.dst for f in rec.flows)
+    trace = to_chrome_trace(rec)
+    assert sum(e["ph"] == "s" and e["name"] == GPU_WAIT for e in trace["traceEvents"]) == len(
+        waits)
+    assert from_chrome_trace(trace).flows == rec.flows
+
+
+def test_a_stream_synchronize_is_a_flow_from_the_last_kernel_launched_before_it():
+    run = dict(SYNC_DATA["runs"]["two_gpu_streams"])
+    last = max((r for r in run["records"] if r["kind"] == "kernel" and r["stream_id"] == 16),
+               key=lambda r: r["correlation_id"])
+    run["records"] = [dict(r, correlation_id=last["correlation_id"] + 1)
+                      if r["kind"] == "sync" and r["type"] == 3 else r for r in run["records"]]
+    rec = _recording_of(run)
+    (flow,) = [f for f in rec.flows if rec.ops[f.dst].name == "stream synchronize"]
+    assert "event_signal_kernel" in rec.ops[flow.src].detail
+
+
+def test_the_host_lane_accounts_for_the_run_from_its_first_line():
+    """With the evaluating thread's phases, the timeline spans the run: its Python, the
+    walk, MLX's eval, around the kernels they launched."""
+    from unimem.capture.native_ops import HOST_LANE
+    from unimem.capture.native_run import HostPhase
+
+    run = RUNS["fun_gpu"]
+    t0, t1 = run["t0_ns"] / 1e9, run["t1_ns"] / 1e9
+    walk, launch = t0 + 0.3 * (t1 - t0), t0 + 0.35 * (t1 - t0)
+    kernels = KernelCapture(node_events=events_of(run), offset_ns=run["clock"]["offset_ns"],
+                            error_ns=run["clock"]["error_ns"])
+    for fields in run["records"]:
+        add_record(kernels, fields)
+    phases = [HostPhase("python", t0, walk), HostPhase("walk", walk, launch),
+              HostPhase("eval", launch, t1)]
+    captured = NativeRun(graphs=[PendingGraph.from_columns(_columns(run))],
+                         clock=ClockOffset(0, 0), t0=t0, wall=t1 - t0, kernels=kernels,
+                         host=phases)
+    rec = Recording("stored", {}, "native", "measured natively")
+    fill_recording(captured, rec)
+    host = rec.ops_on(HOST_LANE)
+    assert [op.name for op in host] == ["your code", "unimem walk", "mx.eval"]
+    assert all(op.activity == "host" and op.start_measured for op in host)
+    assert rec.count() == 501  # primitives counted; the host's phases are not MLX calls
+    assert rec.makespan == pytest.approx(t1 - t0)
+    kernel_ops = [op for op in rec.ops if op.activity == "kernel"]
+    assert min(op.start for op in kernel_ops) >= host[0].end  # launched after the walk
+    assert f"{HOST_LANE}: your code, unimem walk, mx.eval" in repr(rec)
+
+
 def test_a_live_recorder_takes_cupti_batches_and_notes_the_attribution(monkeypatch):
     """NativeRecorder's GPU path on a machine without one: CUPTI replaced by the stored
     MLP run, handed over in two polls and a stop, as a watch gets it."""

@@ -12,6 +12,8 @@ import pytest
 import unimem as um
 from unimem.capture import cuda_kernels
 from unimem.capture.gpu_kernels import COPIES_LANE, SYNC_LANE
+from unimem.capture.native_ops import HOST_LANE
+from unimem.model.graph import GPU_WAIT
 
 pytestmark = pytest.mark.skipif(not cuda_kernels.available(),
                                 reason=f"needs CUPTI: {cuda_kernels.why_unavailable()}")
@@ -40,6 +42,12 @@ def test_a_hand_off_records_its_copy_its_migrations_and_the_waits():
     assert rec.ops_on(SYNC_LANE)
     moved = um.gpu_activity(rec)
     assert moved.copies >= 1
+    # the waits CUDA was asked for are flows; the host lane spans the run
+    assert any(f.kind == GPU_WAIT for f in rec.flows), [op.detail for op in rec.ops_on(SYNC_LANE)]
+    host = rec.ops_on(HOST_LANE)
+    assert host[0].start == 0 and host[-1].name == "mx.eval"
+    assert host[-1].end == pytest.approx(rec.wall)
+    assert rec.makespan == pytest.approx(rec.wall)
 
 
 def test_a_watch_draws_kernels_while_the_block_runs_and_releases_cupti():

@@ -50,3 +50,14 @@ def test_restored_after_the_hook_raises_and_undo_is_idempotent():
     undo()
     undo()
     assert mx.eval is before
+
+
+def test_the_after_hook_runs_once_each_evaluation_returned_or_raised():
+    events: list[str] = []
+    x = mx.ones((3,))
+    with eval_points(lambda arrays: events.append("before"), after=lambda: events.append("after")):
+        mx.eval(x * 2)
+        (x.sum()).item()
+        with pytest.raises(ValueError):
+            x.item()  # MLX refuses (three elements): after still runs
+    assert events == ["before", "after"] * 3

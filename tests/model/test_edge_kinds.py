@@ -7,6 +7,7 @@ from unimem.model.graph import (
     EDGE_KINDS,
     EDGE_MEANINGS,
     FLOW_KINDS,
+    GPU_WAIT,
     SAME_STREAM,
     UNTRACKED,
     StreamId,
@@ -17,12 +18,13 @@ from unimem.model.recording import UNTRACKED_LANE, Lane, flow_kind
 
 def test_one_meaning_per_kind_in_table_order():
     assert list(EDGE_MEANINGS) == list(EDGE_KINDS)
-    assert EDGE_KINDS == (SAME_STREAM, CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE)
+    assert EDGE_KINDS == (SAME_STREAM, CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE,
+                          GPU_WAIT)
     assert all(EDGE_MEANINGS[k] and "\n" not in EDGE_MEANINGS[k] for k in EDGE_KINDS)
 
 
 def test_flow_kinds_are_the_fenced_ones_in_the_order_the_timeline_colours_them():
-    assert FLOW_KINDS == (CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE)
+    assert FLOW_KINDS == (CROSS_STREAM, DEVICE_SWITCH, UNTRACKED, COLLECTIVE, GPU_WAIT)
 
 
 def test_classify_and_flow_kind():

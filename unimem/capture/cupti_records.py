@@ -67,6 +67,7 @@ class SyncRecord:
     stream_id: int  # the stream that waited (stream waits and synchronizes)
     event_id: int  # the event waited for, where there is one; else -1
     sync_id: int  # joins a stream wait to the CUDA_EVENT record of the same event
+    correlation_id: int = -1  # the call's place in launch order; -1 where not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,8 @@ def record_of(fields: dict[str, Any]) -> Record | None:
                           int(fields["start"]), int(fields["end"]),
                           _signed32(fields.get("stream_id", -1)),
                           _signed32(fields.get("cuda_event_id", -1)),
-                          _signed32(fields.get("cuda_event_sync_id", -1)))
+                          _signed32(fields.get("cuda_event_sync_id", -1)),
+                          int(fields.get("correlation_id", -1)))
     if kind == "cuda_event":
         return EventRecord(int(fields["stream_id"]), int(fields["event_id"]),
                            _signed32(fields.get("cuda_event_sync_id", -1)),
@@ -192,6 +194,6 @@ FIELDS = {"kernel": ("start", "end", "name", "correlation_id", "stream_id", "gra
                       "stream_id"),
            "memset": ("start", "end", "bytes", "memory_kind", "stream_id"),
            "sync": ("start", "end", "type", "stream_id", "cuda_event_id",
-                    "cuda_event_sync_id"),
+                    "cuda_event_sync_id", "correlation_id"),
            "cuda_event": ("stream_id", "event_id", "cuda_event_sync_id", "correlation_id"),
            "um": ("start", "end", "counter_kind", "value", "address")}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
 
 Hook = Callable[[list[mx.array]], None]  # called with the arrays about to be evaluated
+After = Callable[[], None]  # called once the evaluation has returned (or raised)
 
 # mx.eval(*trees), mx.async_eval(*trees); mx.synchronize waits for what was handed off
 _FUNCTIONS = ("eval", "async_eval", "synchronize")
@@ -43,23 +44,23 @@ class EvalPoints:
     once restored): a second call finishes one an interrupt cut short.
     """
 
-    def __init__(self, hook: Hook) -> None:
-        self.hook = hook
+    def __init__(self, hook: Hook, after: After | None = None) -> None:
+        self.hook, self.after = hook, after
         self._owner = threading.get_ident()
         self._saved: list[tuple[Any, str, Any]] = []
 
     def patch(self) -> None:
         """Run the hook before every eval point on this thread; all or nothing."""
-        hook, owner, saved = self.hook, self._owner, self._saved
+        hook, after, owner, saved = self.hook, self.after, self._owner, self._saved
         try:
             for name in _FUNCTIONS:
                 original = getattr(mx, name)
                 saved.append((mx, name, original))  # saved first: undo sees every patch
-                setattr(mx, name, _before_trees(original, hook, owner))
+                setattr(mx, name, _before_trees(original, hook, after, owner))
             for name in _METHODS:
                 original = getattr(mx.array, name)
                 saved.append((mx.array, name, original))
-                setattr(mx.array, name, _before_self(original, hook, owner))
+                setattr(mx.array, name, _before_self(original, hook, after, owner))
         except BaseException:
             self.undo()
             raise
@@ -94,9 +95,10 @@ def patch_eval_points(hook: Hook) -> Callable[[], None]:
 
 
 @contextmanager
-def eval_points(hook: Hook) -> Iterator[EvalPoints]:
-    """``hook`` runs before every eval point on this thread, inside the block only."""
-    points = EvalPoints(hook)
+def eval_points(hook: Hook, after: After | None = None) -> Iterator[EvalPoints]:
+    """``hook`` runs before every eval point on this thread, inside the block only (and
+    ``after``, if given, once each evaluation has returned)."""
+    points = EvalPoints(hook, after)
     try:
         with points:
             yield points
@@ -104,22 +106,36 @@ def eval_points(hook: Hook) -> Iterator[EvalPoints]:
         points.undo()  # completes an undo an interrupt cut short; else a no-op
 
 
-def _before_trees(original: Callable[..., Any], hook: Hook, owner: int) -> Callable[..., Any]:
+def _before_trees(original: Callable[..., Any], hook: Hook, after: After | None,
+                  owner: int) -> Callable[..., Any]:
     def evaluating(*args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == owner:
-            hook(flatten_arrays(args))
-        return original(*args, **kwargs)
+        if threading.get_ident() != owner:
+            return original(*args, **kwargs)
+        hook(flatten_arrays(args))
+        if after is None:
+            return original(*args, **kwargs)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            after()
 
     evaluating.__wrapped__ = original  # type: ignore[attr-defined]
     evaluating.__doc__ = original.__doc__
     return evaluating
 
 
-def _before_self(original: Callable[..., Any], hook: Hook, owner: int) -> Callable[..., Any]:
+def _before_self(original: Callable[..., Any], hook: Hook, after: After | None,
+                 owner: int) -> Callable[..., Any]:
     def evaluating(self: mx.array, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == owner:
-            hook([self])
-        return original(self, *args, **kwargs)
+        if threading.get_ident() != owner:
+            return original(self, *args, **kwargs)
+        hook([self])
+        if after is None:
+            return original(self, *args, **kwargs)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            after()
 
     evaluating.__wrapped__ = original  # type: ignore[attr-defined]
     evaluating.__doc__ = original.__doc__

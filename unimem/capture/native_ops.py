@@ -13,15 +13,28 @@ from collections import Counter
 from collections.abc import Callable
 from threading import Lock
 from time import perf_counter, sleep
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 
-from ..model.graph import StreamId
-from ..model.recording import Lane, Op, Recording
+from ..model.graph import GPU_WAIT, StreamId
+from ..model.recording import Flow, Lane, Op, Recording
 from . import cuda_kernels, cupti_records, native
 from .attribution import Attributor, KernelLaunch, short_kernel_name
 from .gpu_kernels import COPIES_LANE, SYNC_LANE, GpuKernels, sync_detail
 from .streams import name_of
+
+if TYPE_CHECKING:
+    from .native_run import HostPhase
+
+HOST_LANE = "host (evaluating thread)"  # what the thread that called the function did
+_HOST_PHASES = {  # HostPhase.kind -> the bar's name and what it measured
+    "python": ("your code", "Python running the function (building MLX's lazy graph)"),
+    "walk": ("unimem walk", ("unimem walking and wrapping the primitives about to run: "
+                             "the instrumentation's own cost")),
+    "eval": ("mx.eval", ("MLX evaluating: encoding the work, launching it, and waiting for "
+                         "what the host needs")),
+}
 
 
 class NativeOps:
@@ -48,6 +61,10 @@ class NativeOps:
         self.untimed: Counter[str] = Counter()
         self.no_kernel: Counter[str] = Counter()  # traced GPU primitives that ran no kernel
         self._cuda_lanes: dict[int, str] = {}  # CUDA stream id -> the lane its kernels are on
+        # each kernel's bar, and each synchronisation call's: for the flows of CUDA's waits
+        self._kernel_ops: list[tuple[cupti_records.KernelRecord, int]] = []
+        self._sync_ops: list[tuple[cupti_records.SyncRecord, int]] = []
+        self._events: list[cupti_records.EventRecord] = []
         self._nodes = 0  # primitives walked so far: the next one's index in ``to_graph``
 
     def add(self, graph: native.PendingGraph, submit: float) -> None:
@@ -112,6 +129,7 @@ class NativeOps:
                 node=node)
         self.recording.add_op(op)
         self._op_of[pn.id] = op.id
+        self._kernel_ops.append((k, op.id))
 
     def add_kernels(self, capture: cupti_records.KernelCapture, primitives: list[int],
                     seconds: Callable[[int], float]) -> None:
@@ -144,6 +162,7 @@ class NativeOps:
         gpu_lanes = [lane for sid, lane in self._lanes.items() if sid.device == "gpu"]
         lane = gpu_lanes[0] if gpu_lanes else self._unattributed_lane()
         name = short_kernel_name(k.name)
+        self._kernel_ops.append((k, len(rec.ops)))
         rec.add_op(Op(len(rec.ops), lane.id, ((name.rsplit("::", 1)[-1], 1),),
                       seconds(k.start) - t0, start=seconds(k.start) - t0,
                       end=seconds(k.end) - t0, start_measured=True, activity="kernel",
@@ -176,13 +195,73 @@ class NativeOps:
                               activity="migration",
                               detail="unified (managed) memory pages the driver moved on a "
                                      "page fault, on first touch"))
+        self._events += capture.events
         if capture.syncs:
             lane = self._named_lane(SYNC_LANE)
             for w in capture.syncs:
+                self._sync_ops.append((w, len(rec.ops)))
                 rec.add_op(Op(len(rec.ops), lane.id, ((w.kind, 1),), seconds(w.start) - t0,
                               start=seconds(w.start) - t0, end=seconds(w.end) - t0,
                               start_measured=True, activity="sync",
                               detail=sync_detail(w, capture.events, self._cuda_lanes)))
+
+    def add_wait_flows(self) -> None:
+        """A flow per wait CUDA was asked for, from the GPU work waited for to what
+        waited: a ``cudaStreamWaitEvent`` from the last kernel launched on the event's
+        stream before the event was recorded to the first kernel launched on the waiting
+        stream after it; a host synchronisation from that last kernel to the call's bar.
+        Launch order is CUPTI's correlation ids (one per API call, increasing; a graph's
+        kernels share their launch's). Waits whose ends ran no kernel get no flow."""
+        by_stream: dict[int, list[tuple[cupti_records.KernelRecord, int]]] = {}
+        for k, op_id in self._kernel_ops:
+            by_stream.setdefault(k.stream_id, []).append((k, op_id))
+        event_of = {e.sync_id: e for e in self._events if e.sync_id >= 0}
+        ops, flows = self.recording.ops, self.recording.flows
+
+        def last_before(stream: int, correlation: int) -> int | None:
+            ks = [(k.correlation_id, k.end, op) for k, op in by_stream.get(stream, ())
+                  if k.correlation_id < correlation]
+            return max(ks)[2] if ks else None
+
+        def first_after(stream: int, correlation: int) -> int | None:
+            ks = [(k.correlation_id, k.start, op) for k, op in by_stream.get(stream, ())
+                  if k.correlation_id > correlation]
+            return min(ks)[2] if ks else None
+
+        added = False
+        for w, sync_op in self._sync_ops:
+            event = event_of.get(w.sync_id)
+            if w.kind == "stream wait event":
+                if event is None:
+                    continue
+                src = last_before(event.stream_id, event.correlation_id)
+                after = w.correlation_id if w.correlation_id > 0 else event.correlation_id
+                dst = first_after(w.stream_id, after)
+            elif w.kind == "event synchronize" and event is not None:
+                src, dst = last_before(event.stream_id, event.correlation_id), sync_op
+            elif w.kind == "stream synchronize" and w.correlation_id > 0:
+                src, dst = last_before(w.stream_id, w.correlation_id), sync_op
+            else:
+                continue
+            if src is not None and dst is not None and src != dst:
+                flows.append(Flow(src, dst, GPU_WAIT, ops[src].nbytes))
+                added = True
+        if added:  # flows are kept in the order of the ops they end at (views rely on it)
+            self.recording.flows = sorted(flows, key=lambda f: f.dst)
+
+    def add_host(self, phases: list[HostPhase]) -> None:
+        """The evaluating thread's phases, as bars on the host lane: on a GPU the run is
+        often the host's (the kernels alone would not account for its time)."""
+        if not phases:
+            return
+        rec, t0 = self.recording, self.t0
+        lane = Lane(len(rec.lanes), HOST_LANE, "cpu", -1)
+        rec.lanes.append(lane)
+        for p in phases:
+            name, what = _HOST_PHASES[p.kind]
+            rec.add_op(Op(len(rec.ops), lane.id, ((name, 0),), p.start - t0,
+                          start=p.start - t0, end=p.end - t0, start_measured=True,
+                          activity="host", detail=f"{what}; measured on the host"))
 
     def _named_lane(self, name: str) -> Lane:
         """The lane of device records called ``name`` (copies, sync calls), made once."""
@@ -305,6 +384,7 @@ class NativeRecorder:
                 last = trace.stop()
                 self._take(last)
                 self._ops.finish_live()
+                self._ops.add_wait_flows()
                 result = self._attributor.result
                 self.recording.notes.append(
                     f"GPU: {len(result.primitive)} kernels measured on the device by CUPTI, "

@@ -32,6 +32,17 @@ from .native_ops import NativeOps
 from .streams import name_of
 
 
+@dataclass(frozen=True, slots=True)
+class HostPhase:
+    """What the evaluating thread was doing from ``start`` to ``end`` (perf_counter s):
+    ``python`` (the function's own code, building the lazy graph), ``walk`` (unimem
+    walking and wrapping what is about to run) or ``eval`` (inside MLX's evaluation)."""
+
+    kind: str
+    start: float
+    end: float
+
+
 @dataclass
 class NativeRun:
     """What one natively captured run saw: the graph at each eval point, and the times."""
@@ -43,6 +54,7 @@ class NativeRun:
     wall: float = 0.0
     eval_points: int = 0  # evaluations inside the function (mx.eval, .item(), ...)
     kernels: cupti_records.KernelCapture | None = None  # CUPTI's records, where traced
+    host: list[HostPhase] = field(default_factory=list)  # the evaluating thread, in order
 
 
 def run(call: Call, *, evaluate: bool = True) -> NativeRun:
@@ -56,30 +68,44 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     captured = NativeRun(clock=native.clock_offset())
     native.clear()
     trace = cuda_kernels.KernelTrace() if evaluate and cuda_kernels.available() else None
+    since = 0.0  # when the evaluating thread's current phase began
+
+    def phase(kind: str) -> None:
+        """Close the phase running since ``since`` as ``kind``; the next one begins."""
+        nonlocal since
+        now = perf_counter()
+        captured.host.append(HostPhase(kind, since, now))
+        since = now
 
     def before_eval(arrays: list[mx.array]) -> None:
+        phase("python")
         graph = (native.capture(arrays, gpu=trace is not None) if evaluate
                  else native.walk(arrays))
         if len(graph):
             captured.graphs.append(graph)
+        phase("walk")
 
     def at_eval_point(arrays: list[mx.array]) -> None:
         captured.eval_points += 1
         before_eval(arrays)
 
     args, kwargs = call.bound()
+    evaluate_outputs = mx.eval  # unpatched: the outputs' eval is not one of the function's
     if trace is not None:
         trace.start()
     try:
-        captured.t0 = perf_counter()
-        with eval_points(at_eval_point):
+        # Set-up and tear-down (CUPTI's subscription, the eval-point patches) stay
+        # outside the run's wall time: the run is the function and its evaluation.
+        with eval_points(at_eval_point, after=lambda: phase("eval")):
+            captured.t0 = since = perf_counter()
             result = call.fun(*args, **kwargs)
-        outputs = call.outputs_of(result)
-        del result
-        before_eval(outputs)
-        if evaluate:
-            mx.eval(outputs)
-            captured.wall = perf_counter() - captured.t0
+            outputs = call.outputs_of(result)
+            del result
+            before_eval(outputs)
+            if evaluate:
+                evaluate_outputs(outputs)
+                phase("eval")
+                captured.wall = since - captured.t0
     finally:
         if trace is not None:
             captured.kernels = trace.stop()
@@ -177,6 +203,8 @@ def fill_recording(captured: NativeRun, recording: Recording) -> None:
     ops.add_unattributed()
     ops.note_untimed()
     if kernels is not None:
+        ops.add_wait_flows()
+        ops.add_host(captured.host)
         recording.notes.append(kernels.note())
 
 

@@ -20,7 +20,8 @@ from .text import TextRepr, fmt_placement, plural, prose
 
 # How an array gets from its producer to its consumer: the one spelling of each kind,
 # shared by graph edges, recorded flows and every view of them.
-EdgeKind = Literal["same stream", "cross stream", "device switch", "untracked", "collective"]
+EdgeKind = Literal["same stream", "cross stream", "device switch", "untracked", "collective",
+                   "gpu wait"]
 EDGE_KINDS: Final[tuple[EdgeKind, ...]] = get_args(EdgeKind)  # in this order everywhere
 EDGE_MEANINGS: Final[dict[EdgeKind, str]] = {
     "same stream": "producer and consumer on one stream: its FIFO order, no fence",
@@ -28,12 +29,15 @@ EDGE_MEANINGS: Final[dict[EdgeKind, str]] = {
     "device switch": "a fence between devices (CPU <-> GPU)",
     "untracked": "to or from work whose stream unimem cannot see (recordings only)",
     "collective": "the same collective on two ranks of a distributed job (merged recordings)",
+    "gpu wait": "a wait CUDA was asked for: a stream waiting for an event, or the host "
+                "synchronising (CUDA recordings)",
 }
 SAME_STREAM: Final[EdgeKind] = "same stream"
 CROSS_STREAM: Final[EdgeKind] = "cross stream"
 DEVICE_SWITCH: Final[EdgeKind] = "device switch"
 UNTRACKED: Final[EdgeKind] = "untracked"
 COLLECTIVE: Final[EdgeKind] = "collective"
+GPU_WAIT: Final[EdgeKind] = "gpu wait"
 # the kinds a recorded Flow can have: every kind but same stream, which needs no fence
 FLOW_KINDS: Final[tuple[EdgeKind, ...]] = tuple(k for k in EDGE_KINDS if k != SAME_STREAM)
 

@@ -23,9 +23,10 @@ from .text import TextRepr, fmt_placement, fmt_time, plural, prose
 UNTRACKED_LANE = UNTRACKED  # the lane of work whose stream unimem cannot see
 
 
-# Bars that are CUPTI records rather than MLX work: a kernel, a memcpy or memset, a
-# unified-memory migration, a host call that synchronised with the GPU.
-ACTIVITIES = ("", "kernel", "memcpy", "memset", "migration", "sync")
+# Bars that are not MLX primitives or calls: CUPTI's records (a kernel, a memcpy or memset,
+# a unified-memory migration, a host call that synchronised with the GPU) and what the
+# evaluating thread was doing (``host``: its own Python, unimem's walk, MLX's eval).
+ACTIVITIES = ("", "kernel", "memcpy", "memset", "migration", "sync", "host")
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ class Recording(TextRepr):
         lines = [head, *prose(f"  method: {self.method}")]
         for lane, counts in self.calls_by_lane().items():
             label = next(x.label for x in self.lanes if x.name == lane)
-            calls = ", ".join(f"{n} ×{k}" for n, k in counts.most_common(4))
+            calls = ", ".join(f"{n} ×{k}" if k else n for n, k in counts.most_common(4))
             more = len(counts) - 4
             lines.append(f"  {label}: {calls}" + (f", {more} more {'kind' if more == 1 else 'kinds'}" if more > 0 else ""))
         kinds = Counter(f.kind for f in self.flows)
