@@ -42,12 +42,24 @@ def test_a_hand_off_records_its_copy_its_migrations_and_the_waits():
     assert rec.ops_on(SYNC_LANE)
     moved = um.gpu_activity(rec)
     assert moved.copies >= 1
-    # the waits CUDA was asked for are flows; the host lane spans the run
-    assert any(f.kind == GPU_WAIT for f in rec.flows), [op.detail for op in rec.ops_on(SYNC_LANE)]
+    # the host lane spans the run; stop's own synchronize is not drawn after it
     host = rec.ops_on(HOST_LANE)
     assert host[0].start == 0 and host[-1].name == "mx.eval"
     assert host[-1].end == pytest.approx(rec.wall)
     assert rec.makespan == pytest.approx(rec.wall)
+
+
+def test_a_gpu_stream_waiting_for_another_is_a_gpu_wait_flow():
+    """MLX orders two GPU streams with cudaStreamWaitEvent: the Exp on the second stream
+    waits, on the GPU, for the GEMM on the first."""
+    second = mx.new_stream(mx.gpu)
+    a, b = mx.random.uniform(shape=(4096, 512)), mx.random.uniform(shape=(512, 4))
+    mx.eval(a, b)
+    rec = um.profile(lambda a, b: mx.exp(mx.matmul(a, b, stream=mx.gpu), stream=second), a, b,
+                     repeat=1)
+    waits = [(rec.ops[f.src], rec.ops[f.dst]) for f in rec.flows if f.kind == GPU_WAIT]
+    assert any(src.name == "Matmul" and dst.name == "Exp" and src.end <= dst.start
+               for src, dst in waits), [op.detail for op in rec.ops_on(SYNC_LANE)]
 
 
 def test_a_watch_draws_kernels_while_the_block_runs_and_releases_cupti():

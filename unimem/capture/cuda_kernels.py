@@ -193,6 +193,8 @@ class KernelTrace:
         self._nodes_why_not = ""
         self._started = False
         self._since = 0  # CUPTI's clock when the warm-up had finished: earlier records go
+        # CUPTI's clock when stop began: synchronisation calls after it are stop's own
+        self._until: int | None = None
         self._kinds: list[str] = []
         self._um_why_not = ""
         self._clock = (0, 0)  # (offset, error) measured at start, for records read live
@@ -208,6 +210,7 @@ class KernelTrace:
         with _cupti.lock:
             _cupti.sink = self._sink
         self._kinds = list(_KINDS)
+        self._until = None
         self._um_why_not = _cupti.configure_unified_memory()
         if not self._um_why_not:
             self._kinds.append(_UM_KIND)
@@ -254,9 +257,13 @@ class KernelTrace:
         out = KernelCapture(offset_ns=clock[0], error_ns=clock[1],
                             node_events_why_not=self._nodes_why_not,
                             migrations_why_not=self._um_why_not)
+        until = self._until
         for fields in records:
             if "start" in fields and int(fields["start"]) < self._since:
                 continue  # the warm-up's own work
+            if (until is not None and fields.get("kind") == "sync"
+                    and int(fields["start"]) >= until):
+                continue  # stop's own mx.synchronize, not the run's
             add_record(out, fields)
         return out
 
@@ -265,6 +272,7 @@ class KernelTrace:
         if not self._started:
             raise RuntimeError("KernelTrace.stop() without start()")
         self._started = False
+        self._until = int(cupti.get_timestamp())
         try:
             mx.synchronize()
             cupti.activity_flush_all(1)
