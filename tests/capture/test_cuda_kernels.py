@@ -460,6 +460,7 @@ def test_a_stream_synchronize_is_a_flow_from_the_last_kernel_launched_before_it(
 def test_the_host_lane_accounts_for_the_run_from_its_first_line():
     """With the evaluating thread's phases, the timeline spans the run: its Python, the
     walk, MLX's eval, around the kernels they launched."""
+    import unimem as um
     from unimem.capture.native_ops import HOST_LANE
     from unimem.capture.native_run import HostPhase
 
@@ -485,6 +486,8 @@ def test_the_host_lane_accounts_for_the_run_from_its_first_line():
     kernel_ops = [op for op in rec.ops if op.activity == "kernel"]
     assert min(op.start for op in kernel_ops) >= host[0].end  # launched after the walk
     assert f"{HOST_LANE}: your code, unimem walk, mx.eval" in repr(rec)
+    path = um.critical_path(rec)  # ops and the waits between them, not the host's phases
+    assert path.ops and not any(rec.ops[i].activity == "host" for i in path.ops)
 
 
 def test_a_live_recorder_takes_cupti_batches_and_notes_the_attribution(monkeypatch):

@@ -109,7 +109,9 @@ def critical_path(rec: Recording) -> CriticalPath:
     """Walk back from the last op to end: each step takes the predecessor (the op
     before it on its lane, or a producer) that ended last, the one its start waited on."""
     check_recording(rec, what="critical_path")
-    done = [op for op in rec.ops if op.end is not None]
+    # the host lane's phases run back to back to the run's end: they would be the path
+    # every time, and they say what the host did, not which op waited on which
+    done = [op for op in rec.ops if op.end is not None and op.activity != "host"]
     if not done:
         return CriticalPath((), (), (), (), 0.0, 0.0)
     names, prev = _lane_names(rec), _previous_on_lane(rec)
