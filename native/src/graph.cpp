@@ -5,7 +5,6 @@
 #include <mutex>
 #include <typeinfo>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "mlx/primitives.h"
 
@@ -23,32 +22,81 @@ namespace {
 // recursion) walks chains of any length; each entry is an array and the index
 // of its next input to visit. Siblings are marked seen together, so each
 // primitive is visited once, through whichever output is reached first.
+// A set of array ids (ArrayDesc addresses) with open addressing: one allocation
+// per walk, where std::unordered_set allocates a node per insertion.
+class IdSet {
+ public:
+  IdSet() : slots_(1024, 0) {}
+  // True if `id` was not in the set (and now is).
+  bool insert(uintptr_t id) {
+    if (2 * (size_ + 1) > slots_.size())
+      grow();
+    return place(slots_, id);
+  }
+
+ private:
+  bool place(std::vector<uintptr_t>& slots, uintptr_t id) {
+    size_t mask = slots.size() - 1;
+    // ids are heap addresses: drop the alignment bits, then mix
+    size_t i = size_t((id >> 4) * 0x9E3779B97F4A7C15ull) & mask;
+    while (slots[i]) {
+      if (slots[i] == id)
+        return false;
+      i = (i + 1) & mask;
+    }
+    slots[i] = id;
+    size_++;
+    return true;
+  }
+  void grow() {
+    std::vector<uintptr_t> bigger(slots_.size() * 2, 0);
+    size_ = 0;
+    for (auto id : slots_)
+      if (id)
+        place(bigger, id);
+    slots_.swap(bigger);
+  }
+  std::vector<uintptr_t> slots_;
+  size_t size_ = 0;
+};
+
+// Calls f(array) once per pending primitive behind `roots`, in post-order.
+// "Pending" is MLX's Status::unscheduled with a primitive: eval and
+// async_eval detach everything they schedule (mlx/transforms.cpp), so these
+// are exactly the arrays the next eval will compute. An explicit stack (no
+// recursion) walks chains of any length; each entry points at an array (the
+// roots, or an element of its consumer's inputs, which nothing here changes)
+// and holds the index of its next input to visit. Siblings are marked seen
+// together, so each primitive is visited once, through whichever output is
+// reached first.
 template <class F>
 void for_each_pending(const std::vector<mx::array>& roots, F&& f) {
-  std::unordered_set<uintptr_t> seen; // array ids: stable while we hold them
-  seen.reserve(1024);
-  std::vector<std::pair<mx::array, size_t>> stack;
+  IdSet seen;
+  std::vector<std::pair<const mx::array*, size_t>> stack;
   stack.reserve(256);
   auto push = [&](const mx::array& a) {
     if (a.status() != mx::array::Status::unscheduled || !a.has_primitive())
       return;
-    if (!seen.insert(a.id()).second)
+    if (!seen.insert(a.id()))
       return;
     for (auto& s : a.siblings())
       seen.insert(s.id());
-    stack.emplace_back(a, 0);
+    // the walk visits these next: start loading them
+    for (auto& in : a.inputs())
+      __builtin_prefetch(reinterpret_cast<const void*>(in.id()));
+    stack.emplace_back(&a, 0);
   };
   for (auto& r : roots)
     push(r);
   while (!stack.empty()) {
-    auto& [a, next] = stack.back();
-    if (next < a.inputs().size()) {
-      push(a.inputs()[next++]); // may reallocate `stack`: no refs kept
+    auto [a, next] = stack.back();
+    if (next < a->inputs().size()) {
+      stack.back().second++;
+      push(a->inputs()[next]); // may reallocate `stack`: no refs kept
       continue;
     }
-    mx::array node = std::move(a);
     stack.pop_back();
-    f(node);
+    f(const_cast<mx::array&>(*a));
   }
 }
 
