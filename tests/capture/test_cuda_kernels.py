@@ -4,6 +4,9 @@
 (MLX 0.32.4's CUDA build, cupti-python 13.4; machine and date in its ``recorded``
 field): per run, the kernel/memcpy/memset activity records, the graph-node callbacks
 with the primitive being encoded, and the walked graph's nodes.
+``tests/data/cupti_sync_um_h200.json.gz`` adds the synchronisation, CUDA-event and
+unified-memory records of two more runs; ``tests/data/record_cupti_sync_um.py`` records
+it again on a CUDA machine.
 """
 
 from __future__ import annotations
