@@ -9,6 +9,7 @@ and instrumented as they come, and each refresh takes in what has arrived.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from threading import Lock
@@ -212,21 +213,34 @@ class NativeOps:
         stream after it; a host synchronisation from that last kernel to the call's bar.
         Launch order is CUPTI's correlation ids (one per API call, increasing; a graph's
         kernels share their launch's). Waits whose ends ran no kernel get no flow."""
-        by_stream: dict[int, list[tuple[cupti_records.KernelRecord, int]]] = {}
+        # per CUDA stream, its kernels in launch order: (correlation id, start, end, op)
+        by_stream: dict[int, list[tuple[int, int, int, int]]] = {}
         for k, op_id in self._kernel_ops:
-            by_stream.setdefault(k.stream_id, []).append((k, op_id))
+            by_stream.setdefault(k.stream_id, []).append((k.correlation_id, k.start, k.end,
+                                                          op_id))
+        for launches in by_stream.values():
+            launches.sort()
+        order = {s: [x[0] for x in launches] for s, launches in by_stream.items()}
         event_of = {e.sync_id: e for e in self._events if e.sync_id >= 0}
         ops, flows = self.recording.ops, self.recording.flows
 
         def last_before(stream: int, correlation: int) -> int | None:
-            ks = [(k.correlation_id, k.end, op) for k, op in by_stream.get(stream, ())
-                  if k.correlation_id < correlation]
-            return max(ks)[2] if ks else None
+            """The op of the kernel that ended last in the last launch before the call."""
+            ids = order.get(stream, [])
+            i = bisect_left(ids, correlation)
+            if not i:
+                return None
+            launch = by_stream[stream][bisect_left(ids, ids[i - 1]):i]
+            return max(launch, key=lambda x: x[2])[3]
 
         def first_after(stream: int, correlation: int) -> int | None:
-            ks = [(k.correlation_id, k.start, op) for k, op in by_stream.get(stream, ())
-                  if k.correlation_id > correlation]
-            return min(ks)[2] if ks else None
+            """The op of the kernel that started first in the first launch after the call."""
+            ids = order.get(stream, [])
+            i = bisect_right(ids, correlation)
+            if i == len(ids):
+                return None
+            launch = by_stream[stream][i:bisect_right(ids, ids[i])]
+            return min(launch, key=lambda x: x[1])[3]
 
         added = False
         for w, sync_op in self._sync_ops:
