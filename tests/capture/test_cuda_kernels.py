@@ -489,6 +489,10 @@ def test_the_host_lane_accounts_for_the_run_from_its_first_line():
     kernel_ops = [op for op in rec.ops if op.activity == "kernel"]
     assert min(op.start for op in kernel_ops) >= host[0].end  # launched after the walk
     assert f"{HOST_LANE}: your code, unimem walk, mx.eval" in repr(rec)
+    act = um.gpu_activity(rec)
+    assert [name for name, _ in act.host] == ["your code", "unimem walk", "mx.eval"]
+    assert sum(t for _, t in act.host) == pytest.approx(t1 - t0)
+    assert "  the host: your code " in repr(act)
     path = um.critical_path(rec)  # ops and the waits between them, not the host's phases
     assert path.ops and not any(rec.ops[i].activity == "host" for i in path.ops)
 

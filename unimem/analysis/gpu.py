@@ -36,6 +36,9 @@ class GpuActivity(TextRepr):
     migrated: tuple[tuple[str, int, int], ...] = ()  # (direction, records, bytes)
     host_waits: int = 0  # synchronize calls in which the host waited for the GPU
     host_wait_time: float = 0.0
+    # the evaluating thread's time per phase (the host lane: "your code", "unimem walk",
+    # "mx.eval"), in the order they first ran; empty where the recording has no host lane
+    host: tuple[tuple[str, float], ...] = ()
 
     @property
     def idle(self) -> float:
@@ -74,6 +77,9 @@ class GpuActivity(TextRepr):
             lines.append(f"  the run took {fmt_time(self.wall)}: kernels ran {ran:.0%} of it")
         if self.host_bound:
             lines.append("  host-bound: the GPU waited for work more than it worked")
+        if self.host:
+            lines.append("  the host: " + ", ".join(f"{name} {fmt_time(t)}"
+                                                     for name, t in self.host))
         if self.gaps:
             lines.append("  largest gaps: " + ", ".join(fmt_time(g) for _, g in self.gaps))
         if self.copies:
@@ -112,9 +118,12 @@ def gpu_activity(rec: Recording, *, largest: int = 3) -> GpuActivity:
     top = tuple(sorted(gaps, key=lambda g: -g[1])[:largest])
     moved: dict[str, list[int]] = {}
     waits = []
+    host: dict[str, float] = {}
     for op in rec.ops:
         kind = op.calls[0][0] if op.calls else ""
-        if op.activity == "migration":  # named "migration <direction>" (native_run)
+        if op.activity == "host":
+            host[kind] = host.get(kind, 0.0) + (op.duration or 0.0)
+        elif op.activity == "migration":  # named "migration <direction>" (native_run)
             entry = moved.setdefault(kind.removeprefix("migration "), [0, 0])
             entry[0] += 1
             entry[1] += op.nbytes
@@ -123,7 +132,7 @@ def gpu_activity(rec: Recording, *, largest: int = 3) -> GpuActivity:
     return GpuActivity(len(spans), span, busy, top, len(copies),
                        sum(n for _, n in copies), sum(t for t, _ in copies), rec.wall,
                        tuple((d, n, b) for d, (n, b) in sorted(moved.items())),
-                       len(waits), sum(waits))
+                       len(waits), sum(waits), tuple(host.items()))
 
 
 @dataclass(frozen=True)
