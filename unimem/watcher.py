@@ -27,7 +27,7 @@ import mlx.core as mx
 from .capture import cuda_kernels, native
 from .capture.evalpoints import EvalPoints
 from .capture.intercept import Interceptor
-from .capture.native_ops import NativeRecorder
+from .capture.native_live import NativeRecorder
 from .capture.recorder import Recorder
 from .capture.sampler import MemorySampler
 from .capture.streams import gpu_available

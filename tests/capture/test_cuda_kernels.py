@@ -500,8 +500,8 @@ def test_the_host_lane_accounts_for_the_run_from_its_first_line():
 def test_a_live_recorder_takes_cupti_batches_and_notes_the_attribution(monkeypatch):
     """NativeRecorder's GPU path on a machine without one: CUPTI replaced by the stored
     MLP run, handed over in two polls and a stop, as a watch gets it."""
-    from unimem.capture import native_ops
-    from unimem.capture.native_ops import NativeRecorder
+    from unimem.capture import native_live
+    from unimem.capture.native_live import NativeRecorder
 
     run = RUNS["mlp_step"]
     ks = kernels_of(run)
@@ -523,7 +523,7 @@ def test_a_live_recorder_takes_cupti_batches_and_notes_the_attribution(monkeypat
             calls.append("stop")
             return pieces.pop(0)
 
-    monkeypatch.setattr(native_ops.cuda_kernels, "KernelTrace", StoredTrace)
+    monkeypatch.setattr(native_live.cuda_kernels, "KernelTrace", StoredTrace)
     rec = Recording("live", {}, "watch", "measured natively")
     recorder = NativeRecorder(rec, gpu=True)
     assert calls == []  # making a recorder starts nothing
