@@ -112,12 +112,11 @@ def _before_trees(original: Callable[..., Any], hook: Hook, after: After | None,
         if threading.get_ident() != owner:
             return original(*args, **kwargs)
         hook(flatten_arrays(args))
-        if after is None:
-            return original(*args, **kwargs)
         try:
             return original(*args, **kwargs)
         finally:
-            after()
+            if after is not None:
+                after()
 
     evaluating.__wrapped__ = original  # type: ignore[attr-defined]
     evaluating.__doc__ = original.__doc__
@@ -130,12 +129,11 @@ def _before_self(original: Callable[..., Any], hook: Hook, after: After | None,
         if threading.get_ident() != owner:
             return original(self, *args, **kwargs)
         hook([self])
-        if after is None:
-            return original(self, *args, **kwargs)
         try:
             return original(self, *args, **kwargs)
         finally:
-            after()
+            if after is not None:
+                after()
 
     evaluating.__wrapped__ = original  # type: ignore[attr-defined]
     evaluating.__doc__ = original.__doc__
