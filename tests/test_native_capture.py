@@ -105,6 +105,39 @@ def test_a_run_says_what_the_evaluating_thread_did_phase_by_phase():
 
 
 @needs_native
+def test_a_watch_draws_the_watched_threads_phases_as_they_close(monkeypatch):
+    """A watch's host lane (drawn by default where CUPTI traces the GPU; asked for here on
+    the CPU): the block's own code, unimem's walk and each eval, back to back from the
+    block's first line to its last, then the block's code after its last eval."""
+    from unimem import watcher
+    from unimem.capture.native_ops import HOST_LANE
+
+    class WithHostLane(watcher.NativeRecorder):
+        def __init__(self, recording, *, gpu=False):
+            super().__init__(recording, gpu=gpu, host=True)
+
+    monkeypatch.setattr(watcher, "NativeRecorder", WithHostLane)
+    x = mx.ones((32,))
+    with um.watch(display=False, memory=False) as w:
+        mx.eval(mx.exp(x))
+        mx.sin(x).sum().item()
+        y = mx.cos(x)  # built after the last eval: the block's code, not evaluated
+    host = w.recording.ops_on(HOST_LANE)
+    assert [op.name for op in host] == ["your code", "unimem walk", "mx.eval"] * 2 + [
+        "your code"]
+    assert all(a.end == b.start for a, b in pairwise(host))  # nothing unaccounted
+    assert host[-1].end - host[0].start <= w.recording.wall
+    assert all(op.start_measured and op.activity == "host" for op in host)
+    assert w.recording.count() == len([op for op in w.recording.ops
+                                       if op.activity != "host"])  # no MLX calls
+    del y
+    monkeypatch.undo()
+    with um.watch(display=False, memory=False) as plain:  # on the CPU: no host lane
+        mx.eval(mx.exp(x))
+    assert HOST_LANE not in [lane.name for lane in plain.recording.lanes]
+
+
+@needs_native
 def test_a_compiled_function_is_one_timed_primitive():
     compiled = mx.compile(lambda a: mx.sin(a) * 2 + 1)
 

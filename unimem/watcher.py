@@ -162,7 +162,8 @@ class Watch:
             if isinstance(recorder, NativeRecorder):
                 recorder.begin()  # (CUPTI too, on a GPU: _release stops it)
                 # at each eval point, what is about to run is wrapped and walked first
-                points = self._eval_points = EvalPoints(recorder.at_eval_point)
+                points = self._eval_points = EvalPoints(recorder.at_eval_point,
+                                                        after=recorder.after_eval)
                 points.patch()
             else:
                 interceptor = self._interceptor = Interceptor(recorder)
@@ -182,6 +183,8 @@ class Watch:
                 self._show()
             self.state = "watching"
             self._t_enter = perf_counter()
+            if isinstance(recorder, NativeRecorder):
+                recorder.enter()  # the host lane's first phase: the block's own code
             self._ensure_ui()
             return self
         except BaseException:  # nothing may stay patched or running after a failed start
@@ -195,6 +198,8 @@ class Watch:
         # Not a nested try: CPython 3.11 runs the line event of a try that opens a
         # try body before the outer handler covers it (an interrupt there escaped).
         try:
+            if isinstance(self._recorder, NativeRecorder) and self.state == "watching":
+                self._recorder.exit()  # before the stop's own work
             self._stop_ui_thread()
             self._recorder.flush()  # hand off what is pending so it is timed, not lost
             self._release()

@@ -464,8 +464,7 @@ def test_the_host_lane_accounts_for_the_run_from_its_first_line():
     """With the evaluating thread's phases, the timeline spans the run: its Python, the
     walk, MLX's eval, around the kernels they launched."""
     import unimem as um
-    from unimem.capture.native_ops import HOST_LANE
-    from unimem.capture.native_run import HostPhase
+    from unimem.capture.native_ops import HOST_LANE, HostPhase
 
     run = RUNS["fun_gpu"]
     t0, t1 = run["t0_ns"] / 1e9, run["t1_ns"] / 1e9

@@ -81,6 +81,9 @@ def test_a_watch_draws_kernels_while_the_block_runs_and_releases_cupti():
     (note,) = [n for n in w.recording.notes if n.startswith("GPU: ")]
     total, attributed = (int(note.split()[1]), int(note.split(", ")[1].split()[0]))
     assert attributed == total
+    # the watched thread's phases, live: three evals, each after its walk; then the end
+    phases = [op.name for op in w.recording.ops_on(HOST_LANE)]
+    assert phases == ["your code", "unimem walk", "mx.eval"] * 3 + ["your code"]
     # nothing stays subscribed: CUPTI can be taken again at once
     rec = um.profile(lambda x: mx.exp(x, stream=mx.gpu), a, repeat=1)
     assert any(op.activity == "kernel" for op in rec.ops)

@@ -17,7 +17,7 @@ import mlx.core as mx
 from ..model.recording import Recording
 from . import cuda_kernels, cupti_records, native
 from .attribution import Attributor, KernelLaunch
-from .native_ops import NativeOps
+from .native_ops import HostClock, NativeOps
 
 
 class NativeRecorder:
@@ -29,9 +29,14 @@ class NativeRecorder:
     the primitives they were attributed to, with the copies, migrations and
     synchronisation calls. ``at_eval_point`` runs on the watched thread and ``flush`` on
     the UI timer's: a lock keeps their ops in one order.
+
+    With ``host`` (by default: with ``gpu``, as for a profiled run), the watched thread's
+    phases are drawn on a host lane as they close: the block's own code, unimem's walk
+    and each evaluation, from :meth:`enter` to :meth:`exit`.
     """
 
-    def __init__(self, recording: Recording, *, gpu: bool = False) -> None:
+    def __init__(self, recording: Recording, *, gpu: bool = False,
+                 host: bool | None = None) -> None:
         self.recording = recording
         self.t0 = perf_counter()
         self.untimed_calls = 0  # the hand-off recorder's counter; nothing is skipped here
@@ -41,6 +46,7 @@ class NativeRecorder:
         self._attributor = Attributor() if gpu else None
         self._ops = NativeOps(recording, self.t0, native.clock_offset(), live_gpu=gpu)
         self._seconds: Callable[[int], float] = lambda t: t / 1e9
+        self._host = HostClock(self.t0) if (gpu if host is None else host) else None
 
     def begin(self) -> None:
         """Start recording: forget earlier records and, with ``gpu``, start CUPTI (made
@@ -53,7 +59,17 @@ class NativeRecorder:
             offset, _ = trace.clock_at_start
             self._seconds = lambda t: (t + offset) / 1e9
 
+    def enter(self) -> None:
+        """The watched block begins: its own code runs from here (host lane)."""
+        if self._host is not None:
+            self._host.since = perf_counter()
+
+    def exit(self) -> None:
+        """The watched block has ended: its code since the last eval closes (host lane)."""
+        self._close_phase("python")
+
     def at_eval_point(self, arrays: list[mx.array]) -> None:
+        self._close_phase("python")
         graph = native.capture(arrays, gpu=self._trace is not None)
         if len(graph):
             with self._lock:
@@ -61,6 +77,17 @@ class NativeRecorder:
                     self._attributor.add_events([], dict(zip(graph.ids,
                                                              graph.columns["stream"])))
                 self._ops.add(graph, perf_counter() - self.t0)
+        self._close_phase("walk")
+
+    def after_eval(self) -> None:
+        """An evaluation at an eval point has returned (or raised)."""
+        self._close_phase("eval")
+
+    def _close_phase(self, kind: str) -> None:
+        if self._host is not None:
+            phase = self._host.close(kind)
+            with self._lock:
+                self._ops.add_host([phase])
 
     def flush(self) -> None:
         """Take in the records that have come in (never blocks on MLX)."""

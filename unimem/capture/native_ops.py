@@ -11,7 +11,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from time import perf_counter
 
 from ..model.graph import GPU_WAIT, StreamId
 from ..model.recording import Flow, Lane, Op, Recording
@@ -19,9 +20,6 @@ from . import cupti_records, native
 from .attribution import short_kernel_name
 from .gpu_kernels import COPIES_LANE, SYNC_LANE, GpuKernels, sync_detail
 from .streams import name_of
-
-if TYPE_CHECKING:
-    from .native_run import HostPhase
 
 HOST_LANE = "host (evaluating thread)"  # what the thread that called the function did
 _HOST_PHASES = {  # HostPhase.kind -> the bar's name and what it measured
@@ -31,6 +29,33 @@ _HOST_PHASES = {  # HostPhase.kind -> the bar's name and what it measured
     "eval": ("mx.eval", ("MLX evaluating: encoding the work, launching it, and waiting for "
                          "what the host needs")),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class HostPhase:
+    """What the evaluating thread was doing from ``start`` to ``end`` (perf_counter s):
+    ``python`` (the user's own code, building the lazy graph), ``walk`` (unimem walking
+    and wrapping what is about to run) or ``eval`` (inside MLX's evaluation)."""
+
+    kind: str
+    start: float
+    end: float
+
+
+@dataclass
+class HostClock:
+    """The evaluating thread's phases, back to back: each :meth:`close` ends the phase
+    running since the previous one (or ``since``) and starts the next."""
+
+    since: float
+    phases: list[HostPhase] = field(default_factory=list)
+
+    def close(self, kind: str) -> HostPhase:
+        now = perf_counter()
+        phase = HostPhase(kind, self.since, now)
+        self.phases.append(phase)
+        self.since = now
+        return phase
 
 
 class NativeOps:
@@ -62,6 +87,7 @@ class NativeOps:
         self._sync_ops: list[tuple[cupti_records.SyncRecord, int]] = []
         self._events: list[cupti_records.EventRecord] = []
         self._nodes = 0  # primitives walked so far: the next one's index in ``to_graph``
+        self._host_lane: Lane | None = None
 
     def add(self, graph: native.PendingGraph, submit: float) -> None:
         """Ops for the wrapped primitives of ``graph`` (walked after instrumenting it):
@@ -259,13 +285,16 @@ class NativeOps:
             self.recording.flows = sorted(flows, key=lambda f: f.dst)
 
     def add_host(self, phases: list[HostPhase]) -> None:
-        """The evaluating thread's phases, as bars on the host lane: on a GPU the run is
-        often the host's (the kernels alone would not account for its time)."""
+        """The evaluating thread's phases, as bars on the host lane (made on the first
+        phase; a watch adds them as they close): on a GPU the run is often the host's
+        (the kernels alone would not account for its time)."""
         if not phases:
             return
         rec, t0 = self.recording, self.t0
-        lane = Lane(len(rec.lanes), HOST_LANE, "cpu", -1)
-        rec.lanes.append(lane)
+        lane = self._host_lane
+        if lane is None:
+            lane = self._host_lane = Lane(len(rec.lanes), HOST_LANE, "cpu", -1)
+            rec.lanes.append(lane)
         for p in phases:
             name, what = _HOST_PHASES[p.kind]
             rec.add_op(Op(len(rec.ops), lane.id, ((name, 0),), p.start - t0,

@@ -28,19 +28,8 @@ from . import cuda_kernels, cupti_records, native
 from .call import Call
 from .evalpoints import eval_points
 from .gpu_kernels import GpuKernels, not_the_calls
-from .native_ops import NativeOps
+from .native_ops import HostClock, HostPhase, NativeOps
 from .streams import name_of
-
-
-@dataclass(frozen=True, slots=True)
-class HostPhase:
-    """What the evaluating thread was doing from ``start`` to ``end`` (perf_counter s):
-    ``python`` (the function's own code, building the lazy graph), ``walk`` (unimem
-    walking and wrapping what is about to run) or ``eval`` (inside MLX's evaluation)."""
-
-    kind: str
-    start: float
-    end: float
 
 
 @dataclass
@@ -68,22 +57,19 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     captured = NativeRun(clock=native.clock_offset())
     native.clear()
     trace = cuda_kernels.KernelTrace() if evaluate and cuda_kernels.available() else None
-    since = 0.0  # when the evaluating thread's current phase began
+    host = HostClock(0.0)
+    captured.host = host.phases
 
-    def phase(kind: str) -> None:
-        """Close the phase running since ``since`` as ``kind``; the next one begins."""
-        nonlocal since
-        now = perf_counter()
-        captured.host.append(HostPhase(kind, since, now))
-        since = now
+    def after_eval() -> None:
+        host.close("eval")
 
     def before_eval(arrays: list[mx.array]) -> None:
-        phase("python")
+        host.close("python")
         graph = (native.capture(arrays, gpu=trace is not None) if evaluate
                  else native.walk(arrays))
         if len(graph):
             captured.graphs.append(graph)
-        phase("walk")
+        host.close("walk")
 
     def at_eval_point(arrays: list[mx.array]) -> None:
         captured.eval_points += 1
@@ -96,16 +82,15 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     try:
         # Set-up and tear-down (CUPTI's subscription, the eval-point patches) stay
         # outside the run's wall time: the run is the function and its evaluation.
-        with eval_points(at_eval_point, after=lambda: phase("eval")):
-            captured.t0 = since = perf_counter()
+        with eval_points(at_eval_point, after=after_eval):
+            captured.t0 = host.since = perf_counter()
             result = call.fun(*args, **kwargs)
             outputs = call.outputs_of(result)
             del result
             before_eval(outputs)
             if evaluate:
                 evaluate_outputs(outputs)
-                phase("eval")
-                captured.wall = since - captured.t0
+                captured.wall = host.close("eval").end - captured.t0
     finally:
         if trace is not None:
             captured.kernels = trace.stop()
