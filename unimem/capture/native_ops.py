@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter
 
 from ..model.graph import GPU_WAIT, StreamId
@@ -48,12 +48,10 @@ class HostClock:
     running since the previous one (or ``since``) and starts the next."""
 
     since: float
-    phases: list[HostPhase] = field(default_factory=list)
 
     def close(self, kind: str) -> HostPhase:
         now = perf_counter()
         phase = HostPhase(kind, self.since, now)
-        self.phases.append(phase)
         self.since = now
         return phase
 

@@ -58,18 +58,17 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
     native.clear()
     trace = cuda_kernels.KernelTrace() if evaluate and cuda_kernels.available() else None
     host = HostClock(0.0)
-    captured.host = host.phases
 
     def after_eval() -> None:
-        host.close("eval")
+        captured.host.append(host.close("eval"))
 
     def before_eval(arrays: list[mx.array]) -> None:
-        host.close("python")
+        captured.host.append(host.close("python"))
         graph = (native.capture(arrays, gpu=trace is not None) if evaluate
                  else native.walk(arrays))
         if len(graph):
             captured.graphs.append(graph)
-        host.close("walk")
+        captured.host.append(host.close("walk"))
 
     def at_eval_point(arrays: list[mx.array]) -> None:
         captured.eval_points += 1
@@ -90,7 +89,8 @@ def run(call: Call, *, evaluate: bool = True) -> NativeRun:
             before_eval(outputs)
             if evaluate:
                 evaluate_outputs(outputs)
-                captured.wall = host.close("eval").end - captured.t0
+                after_eval()
+                captured.wall = captured.host[-1].end - captured.t0
     finally:
         if trace is not None:
             captured.kernels = trace.stop()
