@@ -1,13 +1,17 @@
-"""Native capture's cost, side by side: plain ``mx.eval`` vs walk + instrument + ``mx.eval``.
+"""Where native capture's cost goes, layer by layer, side by side with plain ``mx.eval``.
 
-For each workload it builds the graph and evaluates it plainly, and builds it again and
-walks, instruments and evaluates it, in interleaved rounds with the order swapped every
-round (so drift and noise hit both columns alike), after warm-up rounds. It prints the
-median of each, their ratio (1.00x: timing every primitive costs nothing), and the
-instrumented run's parts. Then the walk alone on 10,000- and 100,000-primitive chains.
+For each of ``overhead.py``'s workloads on CPU streams, three runs are interleaved, the order rotated every round (so drift
+and noise hit every column alike), after warm-up rounds: ``plain`` (build the graph,
+``mx.eval``), ``walked`` (build, walk the graph in C++ without wrapping anything, eval:
+what looking alone costs) and ``captured`` (build, walk and wrap every CPU primitive in
+one pass, eval: each primitive's start and end stamped on its stream's worker, as an
+instrumented run does, without its eval-point hooks). It prints each one's median over
+the plain median, the paired ratio (each round's run over its own plain run), and the
+time of the capture pass and of reading the records afterwards. Then the walk alone on
+10,000- and 100,000-primitive chains. ``--pin`` pins threads as ``overhead.py`` does.
 Needs ``unimem_native`` (``pip install --no-build-isolation ./native``). From the repo root:
 
-    PYTHONPATH=. python3 benchmarks/native_probe.py [--rounds N]
+    PYTHONPATH=. python3 benchmarks/native_probe.py [--rounds N] [--pin]
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from collections.abc import Callable
 from time import perf_counter
 
 import mlx.core as mx
-from mlx import nn
 
 from unimem.capture import native
 from unimem.capture.call import flatten_arrays
@@ -28,80 +31,54 @@ Build = Callable[[], list[mx.array]]
 
 
 def workloads() -> dict[str, Build]:
-    s0, s1, s2 = mx.default_stream(mx.cpu), mx.new_stream(mx.cpu), mx.new_stream(mx.cpu)
-    mx.random.seed(0)
-    a, b = mx.random.uniform(shape=(4096, 512)), mx.random.uniform(shape=(512, 4))
-    x = mx.random.normal((4096,))
-    model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10))
-    xs, ys = mx.random.normal((128, 256)), mx.random.randint(0, 10, (128,))
-    mx.eval(a, b, x, model.parameters(), xs, ys)
+    """``overhead.py``'s workloads on CPU streams: (a) to (d), the same sizes."""
+    import overhead  # benchmarks/ is this script's folder
 
-    def docs_fun() -> list[mx.array]:  # MLX's unified-memory example
-        y, c = mx.matmul(a, b, stream=s0), b
-        for _ in range(500):
-            c = mx.exp(c, stream=s1)
-        return [y, c]
-
-    def split(n: int) -> Build:  # two independent chains of n/2 ops, one per stream
-        def build() -> list[mx.array]:
-            y1 = y2 = x
-            for _ in range(n // 2):
-                y1, y2 = mx.sin(y1, stream=s1), mx.sin(y2, stream=s2)
-            return [y1, y2]
-        return build
-
-    def alternating(n: int) -> Build:  # one chain, consecutive ops on alternate streams
-        def build() -> list[mx.array]:
-            y = x
-            for i in range(n):
-                y = mx.sin(y, stream=s1 if i % 2 else s2)
-            return [y]
-        return build
-
-    def loss(m: nn.Module, x: mx.array, y: mx.array) -> mx.array:
-        return nn.losses.cross_entropy(m(x), y, reduction="mean")
-
-    step = nn.value_and_grad(model, loss)
-    return {
-        "docs fun, 2 CPU streams": docs_fun,
-        "1,000 ops split": split(1000),
-        "1,000 ops alternating": alternating(1000),
-        "MLP value_and_grad step": lambda: flatten_arrays(step(model, xs, ys)),
-        "20,000 ops alternating": alternating(20_000),
-    }
+    mx.set_default_device(mx.cpu)  # the MLP step, and every unplaced array
+    return {name: (lambda call=call: flatten_arrays(call.run()))
+            for name, call in overhead.workloads(False).items()}
 
 
-def compare(build: Build, rounds: int, warmup: int) -> tuple[list[float], list[float], dict[str, list[float]]]:
-    plain: list[float] = []
-    timed: list[float] = []
-    parts: dict[str, list[float]] = {"walk": [], "instrument": [], "records": []}
+VARIANTS = ("plain", "walked", "captured")
+
+
+def compare(build: Build, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Per variant, the wall time of each measured round; plus the capture pass
+    (``capture``) and the records read after the eval (``records``)."""
+    out: dict[str, list[float]] = {k: [] for k in (*VARIANTS, "capture", "records")}
     for r in range(warmup + rounds):
-        for instrumented in ((False, True) if r % 2 == 0 else (True, False)):
+        k = r % len(VARIANTS)
+        for variant in VARIANTS[k:] + VARIANTS[:k]:
             native.clear()
             gc.collect()
             t0 = perf_counter()
             outs = build()
-            if not instrumented:
-                mx.eval(outs)
-                if r >= warmup:
-                    plain.append(perf_counter() - t0)
-                continue
             t1 = perf_counter()
-            native.walk(outs)
+            if variant == "walked":
+                native.walk(outs)
+            elif variant == "captured":
+                native.capture(outs)
             t2 = perf_counter()
-            native.instrument(outs)
-            t3 = perf_counter()
             mx.eval(outs)
-            t4 = perf_counter()
-            native.records()
-            t5 = perf_counter()
+            t3 = perf_counter()
+            if variant == "captured":
+                while native.pending_count():  # ENDs still in the workers' queues
+                    pass
+                native.records(drain=True)
             if r >= warmup:
-                timed.append(t4 - t0)
-                for key, dt in zip(parts, (t2 - t1, t3 - t2, t5 - t4)):
-                    parts[key].append(dt)
+                out[variant].append(t3 - t0)
+                if variant == "captured":
+                    out["capture"].append(t2 - t1)
+                    out["records"].append(perf_counter() - t3)
             del outs
-    return plain, timed, parts
+    return out
+
+
+def ratio(res: dict[str, list[float]], variant: str) -> str:
+    """``variant``'s median over the plain median, and (paired) the median of each
+    round's run over its own plain run."""
+    paired = statistics.median(a / b for a, b in zip(res[variant], res["plain"]))
+    return f"{statistics.median(res[variant]) / statistics.median(res['plain']):.3f}x ({paired:.3f})"
 
 
 def walk_time(n: int, repeat: int = 5) -> tuple[float, float]:
@@ -125,21 +102,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=11, help="measured rounds (default 11)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up rounds (default 2)")
+    parser.add_argument("--pin", action="store_true",
+                        help="this thread on the first CPU, MLX's workers on the others")
     args = parser.parse_args()
     if not native.available():
         raise SystemExit(native.why_unavailable())
     ms = 1e3
-    print(f"MLX {mx.__version__}; {args.rounds} interleaved rounds after {args.warmup} warm-up, "
-          "order swapped every round; instrumented = build + walk + instrument + eval")
-    print(f"  {'workload':<26} {'prims':>6} {'plain':>9} {'instr.':>9} {'ratio':>6}   "
-          f"{'walk':>7} {'instrument':>10} {'records()':>9}")
-    for label, build in workloads().items():
+    loads = workloads()
+    if args.pin:
+        from overhead import pin_threads
+
+        for build in loads.values():  # every stream's worker thread exists from here
+            mx.eval(build())
+        print(pin_threads())
+    print(f"MLX {mx.__version__}; {args.rounds} rounds after {args.warmup} warm-up, order "
+          "rotated every round; ratio = median / plain median (paired: per round)")
+    print(f"  {'workload':<40} {'prims':>6} {'plain':>9} {'walked':>14} {'captured':>14}   "
+          f"{'capture':>8} {'records()':>9}")
+    for label, build in loads.items():
         prims = len(native.walk(build()))
-        plain, timed, parts = compare(build, args.rounds, args.warmup)
-        p, t = statistics.median(plain), statistics.median(timed)
-        w, i, r = (statistics.median(parts[k]) for k in ("walk", "instrument", "records"))
-        print(f"  {label:<26} {prims:>6} {p * ms:>7.1f}ms {t * ms:>7.1f}ms {t / p:>5.3f}x   "
-              f"{w * ms:>5.2f}ms {i * ms:>8.2f}ms {r * ms:>7.2f}ms")
+        res = compare(build, args.rounds, args.warmup)
+        p = statistics.median(res["plain"])
+        c, r = statistics.median(res["capture"]), statistics.median(res["records"])
+        print(f"  {label:<40} {prims:>6} {p * ms:>7.2f}ms {ratio(res, 'walked'):>14} "
+              f"{ratio(res, 'captured'):>14}   {c * ms:>6.2f}ms {r * ms:>7.2f}ms")
     for n in (10_000, 100_000):
         w, o = walk_time(n)
         print(f"  walk of {n:>7,} primitives: {w * ms:.1f} ms ({w / n * 1e9:.0f} ns each); "
