@@ -25,7 +25,6 @@ from time import perf_counter
 import mlx.core as mx
 
 from unimem.capture import native
-from unimem.capture.call import flatten_arrays
 
 Build = Callable[[], list[mx.array]]
 
@@ -35,7 +34,7 @@ def workloads() -> dict[str, Build]:
     import overhead  # benchmarks/ is this script's folder
 
     mx.set_default_device(mx.cpu)  # the MLP step, and every unplaced array
-    return {name: (lambda call=call: flatten_arrays(call.run()))
+    return {name: (lambda call=call: call.outputs_of(call.run()))
             for name, call in overhead.workloads(False).items()}
 
 
